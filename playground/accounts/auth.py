@@ -1,0 +1,60 @@
+"""Who is calling: a login cookie (browsers) or `Authorization: Bearer <token>` (scripts).
+
+Used by the Ninja API and by every WebSocket route.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.auth import AuthMiddlewareStack
+from channels.db import database_sync_to_async
+from django.contrib.auth.models import AnonymousUser
+from django.http import HttpRequest
+from ninja.security import HttpBearer, SessionAuth
+
+from .selectors import user_for_api_token
+
+
+class ApiTokenAuth(HttpBearer):
+    async def authenticate(self, request: HttpRequest, token: str) -> Any:
+        user = await database_sync_to_async(user_for_api_token)(token=token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+class CookieAuth(SessionAuth):
+    """Django's login cookie; Ninja enforces CSRF on writes made with it."""
+
+    async def authenticate(self, request: HttpRequest, key: str | None) -> Any:  # type: ignore[override]
+        user = await request.auser()
+        return user if user.is_authenticated else None
+
+
+api_auth = [ApiTokenAuth(), CookieAuth()]
+
+
+def bearer_token_from_scope(scope: dict[str, Any]) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    return None
+
+
+class BearerOrCookieAuthMiddleware:
+    """Channels middleware: a bearer token wins; otherwise the session cookie is used."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = AuthMiddlewareStack(inner)
+        self.raw_inner = inner
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        token = bearer_token_from_scope(scope)
+        if token is not None:
+            user = await database_sync_to_async(user_for_api_token)(token=token)
+            scope = dict(scope, user=user or AnonymousUser())
+            return await self.raw_inner(scope, receive, send)
+        return await self.inner(scope, receive, send)

@@ -1,0 +1,78 @@
+"""The one NinjaAPI: routers per app, and how errors answer.
+
+Every error is JSON `{"detail": words, "field": the culprit or null, ...}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+
+from playground.errors import PlaygroundError
+from playground.realtime.api import router as realtime_router
+from playground.realtime.events import field_path
+
+api = NinjaAPI(
+    title="Realtime Playground API",
+    version="1",
+    description=(
+        "Drive Yandex AI Studio Realtime sessions (or the built-in emulator) over REST. "
+        "Authenticate with `Authorization: Bearer <token>` (`python manage.py create_api_token USERNAME`) "
+        "or the browser's login cookie. Watch live on the WebSocket `ws_url` a session answers with."
+    ),
+    urls_namespace="api",
+    docs_url="/docs",
+)
+api.add_router("/", realtime_router)
+
+# Where Ninja puts a body or query field in its error locations; people know the field only.
+_LOCATION_PREFIXES = ("body", "query", "path", "payload")
+
+
+@api.exception_handler(PlaygroundError)
+def on_playground_error(request: HttpRequest, exc: PlaygroundError) -> HttpResponse:
+    body: dict[str, Any] = {"detail": exc.message, "field": exc.field, **exc.extra}
+    return api.create_response(request, body, status=exc.status)
+
+
+@api.exception_handler(NinjaValidationError)
+def on_validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    errors = []
+    status = 422
+    for err in exc.errors:
+        loc = list(err.get("loc", []))
+        while loc and loc[0] in _LOCATION_PREFIXES:
+            loc.pop(0)
+        if err.get("type") == "too_large":
+            status = 413
+        errors.append({"field": field_path(tuple(loc)), "message": str(err.get("msg", "invalid"))})
+    first = errors[0] if errors else {"field": "body", "message": "invalid"}
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return api.create_response(request, {"detail": detail, "field": first["field"], "errors": errors}, status=status)
+
+
+@api.exception_handler(AuthenticationError)
+def on_unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return api.create_response(
+        request,
+        {
+            "detail": "Sign in, or send Authorization: Bearer <token> (manage.py create_api_token USERNAME).",
+            "field": None,
+        },
+        status=401,
+    )
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return api.create_response(request, {"detail": "The request body is over 21 MiB.", "field": "body"}, status=413)
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return api.create_response(request, {"detail": str(exc), "field": None}, status=exc.status_code)

@@ -1,0 +1,22 @@
+"""ASGI entry point: HTTP through Django, WebSockets through Channels."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "playground.settings")
+# Django must be set up before anything imports models.
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from playground.accounts.auth import BearerOrCookieAuthMiddleware  # noqa: E402
+from playground.realtime.routing import websocket_urlpatterns  # noqa: E402
+from playground.ws_security import allowed_hosts_origin_validator  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": allowed_hosts_origin_validator(BearerOrCookieAuthMiddleware(URLRouter(websocket_urlpatterns))),
+    }
+)

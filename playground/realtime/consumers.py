@@ -1,0 +1,149 @@
+"""WebSocket `/ws/sessions/<id>/?after=<seq>`: watch a session and send it client events.
+
+Thin, as consumers go: authenticate, join the session's group, forward. The
+catch-up and gap logic lives in follow.py; validation in events.py.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from . import selectors
+from .events import ClientEventError, event_to_wire, parse_client_event
+from .follow import Follower, GapNotRecorded
+from .frames import session_group
+from .models import RealtimeSession, SessionState
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_FOUND = 4404
+CLOSE_BAD_REQUEST = 4400
+
+# Handlers on the hot path that touch no database: channels would otherwise hop to
+# the shared sync thread (aclose_old_connections) before every single batch.
+_NO_DB_HANDLERS = frozenset({"relay.frames", "relay.ack"})
+
+
+def local_notice(kind: str, message: str, **extra: Any) -> str:
+    """A frame for this socket only (seq null): it is not part of the recording."""
+    notice = {"kind": kind, "message": message, **extra}
+    return json.dumps([{"seq": None, "direction": "playground", "ts": round(time.time(), 6), "notice": notice}])
+
+
+class SessionConsumer(AsyncWebsocketConsumer):
+    session: RealtimeSession
+    follower: Follower
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        if message["type"] in _NO_DB_HANDLERS:
+            handler = getattr(self, message["type"].replace(".", "_"))
+            await handler(message)
+            return
+        await super().dispatch(message)
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        try:
+            after = int(query.get("after", ["0"])[0])
+            if after < 0:
+                raise ValueError
+        except ValueError:
+            await self.close(code=CLOSE_BAD_REQUEST)
+            return
+        session = await database_sync_to_async(selectors.session_get)(
+            user=user, session_id=self.scope["url_route"]["kwargs"]["session_id"]
+        )
+        if session is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.session = session
+        trim = query.get("trim", ["0"])[0] not in ("0", "", "false")
+        self.follower = Follower(
+            session_id=session.id, after=after, trim_to=settings.PLAYGROUND_TRIM_BASE64_TO if trim else None
+        )
+        # Join before reading the recording: whatever is published from now on is queued for us.
+        self.group = session_group(session.id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        for text in await self.follower.recorded():
+            await self.send(text_data=text)
+        if session.state == SessionState.LIVE and session.relay_channel:
+            # Learn the relay's current seq: frames published before we joined and not
+            # yet recorded are then fetched once the recorder has them.
+            await self.channel_layer.send(
+                session.relay_channel, {"type": "relay.sync", "reply_channel": self.channel_name}
+            )
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    # --- from the relay -------------------------------------------------------
+
+    async def relay_frames(self, message: dict[str, Any]) -> None:
+        try:
+            texts = await self.follower.live(message)
+        except GapNotRecorded as exc:
+            await self.send(
+                text_data=local_notice("gap", f"Some events are not recorded yet ({exc}); reconnect with ?after.")
+            )
+            return
+        for text in texts:
+            await self.send(text_data=text)
+
+    async def relay_synced(self, message: dict[str, Any]) -> None:
+        try:
+            for text in await self.follower.recorded(upto=int(message["seq"]), wait=True):
+                await self.send(text_data=text)
+        except GapNotRecorded as exc:
+            await self.send(
+                text_data=local_notice("gap", f"Some events are not recorded yet ({exc}); reconnect with ?after.")
+            )
+
+    async def relay_ack(self, message: dict[str, Any]) -> None:
+        """The relay forwarded our client event: the frame itself arrives with the stream."""
+
+    async def relay_error(self, message: dict[str, Any]) -> None:
+        await self.send(text_data=local_notice("rejected", message["message"]))
+
+    # --- from the browser -----------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            await self.send(text_data=local_notice("rejected", "Send client events as JSON text frames, not binary."))
+            return
+        try:
+            data = json.loads(text_data)
+        except ValueError as exc:
+            await self.send(text_data=local_notice("rejected", f"Not JSON: {exc}.", field="body"))
+            return
+        try:
+            event = parse_client_event(data)
+        except ClientEventError as exc:
+            await self.send(text_data=local_notice("rejected", exc.message, field=exc.field, status=exc.status))
+            return
+        session = await database_sync_to_async(RealtimeSession.objects.get)(pk=self.session.pk)
+        if session.state != SessionState.LIVE or not session.relay_channel:
+            await self.send(
+                text_data=local_notice("rejected", f"The session is {session.state}, not live.", status=409)
+            )
+            return
+        wire = event_to_wire(event)
+        await self.channel_layer.send(
+            session.relay_channel,
+            {
+                "type": "relay.client_event",
+                "text": json.dumps(wire, separators=(",", ":"), ensure_ascii=False),
+                "reply_channel": self.channel_name,
+            },
+        )

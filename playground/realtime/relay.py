@@ -1,0 +1,278 @@
+"""The Relay: one live session's upstream connection.
+
+It runs as asyncio tasks in whichever worker opened the session. It listens on
+its own channel-layer channel, so a REST call or a socket served by any worker
+reaches it; nothing routes through an in-process registry.
+
+Per ../shared/DESIGN.md ("What a relay costs"):
+- one channel-layer message per *batch*: the publisher sends whatever frames
+  piled up while its previous send was in flight (no timer: a lone event goes
+  out at once, a burst goes as one message);
+- recording happens in batches on a thread of its own, off the forwarding
+  path: a slow write never delays a delta;
+- the recording is the truth: watchers that see a gap fetch it from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from channels.layers import get_channel_layer
+
+from . import recorder
+from .frames import Frame, frames_text, notice_data, session_group
+from .models import SessionState
+from .upstreams import UpstreamClosed, UpstreamConnection, UpstreamError
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 5.0
+FIRST_EVENT_TIMEOUT_S = 10.0
+
+# One writer thread per process: the ORM's connections are per thread, and a
+# single writer suits SQLite; batches from all sessions share it.
+_record_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder")
+
+# Strong references to running relays' tasks (asyncio keeps only weak ones).
+# Not a routing table: relays are reached through the channel layer only.
+_running: set[asyncio.Task[None]] = set()
+
+
+class Relay:
+    def __init__(self, *, session_id: str, upstream: UpstreamConnection, upstream_title: str) -> None:
+        self.session_id = session_id
+        self.upstream = upstream
+        self.upstream_title = upstream_title
+        self.layer = get_channel_layer()
+        self.group = session_group(session_id)
+        self.channel = ""
+        self.seq = 0
+        self._to_publish: list[Frame] = []
+        self._to_record: list[Frame] = []
+        self._publish_ready = asyncio.Event()
+        self._record_ready = asyncio.Event()
+        # Set whenever a batch was published or recorded: the end of a session waits on it.
+        self._progress = asyncio.Event()
+        self._published_seq = 0
+        self._recorded_seq = 0
+        self._close_request: dict[str, Any] | None = None
+        self._end: tuple[str, str, str] | None = None
+        self._ended = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    # --- life cycle -----------------------------------------------------------
+
+    async def start(self, *, initial_events: list[str]) -> None:
+        """Wait for the upstream's first event, go live, send the initial client events."""
+        self.channel = await self.layer.new_channel(prefix="relay")
+        try:
+            first = await asyncio.wait_for(self.upstream.recv(), FIRST_EVENT_TIMEOUT_S)
+        except TimeoutError:
+            raise UpstreamError(
+                f"{self.upstream_title} sent nothing for {FIRST_EVENT_TIMEOUT_S:.0f} s after connecting."
+            ) from None
+        await self._run_in_recorder(recorder.session_go_live, session_id=self.session_id, relay_channel=self.channel)
+        self._emit_server(first)
+        for text in initial_events:
+            await self._forward(text)
+        for coro in (self._read_upstream(), self._serve_channel(), self._publish(), self._record(), self._heartbeat()):
+            self._tasks.append(asyncio.create_task(coro))
+        main = asyncio.create_task(self._supervise(), name=f"relay {self.session_id}")
+        _running.add(main)
+        main.add_done_callback(_running.discard)
+
+    async def _supervise(self) -> None:
+        await self._ended.wait()
+        state, reason, kind = self._end or (SessionState.ENDED, "Ended.", "session_ended")
+        for task in self._tasks[:2]:  # reader and channel server: nothing more comes in
+            task.cancel()
+        await self.upstream.close()
+        notice = self._emit(
+            "playground", kind, notice_data(kind=kind, message=reason, state=str(state)), publish=False, record=True
+        )
+        await self._wait_until(lambda: self._recorded_seq >= notice.seq)
+        await self._run_in_recorder(recorder.session_finish, session_id=self.session_id, state=state, reason=reason)
+        # Published only once the recording and the state are written: whoever
+        # reads the session after this notice sees it ended and complete.
+        self._to_publish.append(notice)
+        self._publish_ready.set()
+        await self._wait_until(lambda: self._published_seq >= notice.seq)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._close_request is not None:
+            await self._reply(self._close_request, {"type": "relay.ack", "seq": notice.seq})
+        log.info("relay %s ended: %s (%s)", self.session_id, state, reason)
+
+    def _stop(self, state: str, reason: str, kind: str) -> None:
+        if self._end is None:
+            self._end = (state, reason, kind)
+            self._ended.set()
+
+    # --- events in and out ----------------------------------------------------
+
+    def _emit(self, direction: str, type_: str, data: str, *, publish: bool = True, record: bool = True) -> Frame:
+        self.seq += 1
+        frame = Frame(seq=self.seq, direction=direction, ts=time.time(), type=type_, data=data)
+        if publish:
+            self._to_publish.append(frame)
+            self._publish_ready.set()
+        if record:
+            self._to_record.append(frame)
+            self._record_ready.set()
+        return frame
+
+    def _emit_server(self, text: str) -> None:
+        try:
+            event = json.loads(text)
+            type_ = event["type"] if isinstance(event, dict) and isinstance(event.get("type"), str) else None
+        except ValueError:
+            type_ = None
+        if type_ is None:
+            # Kept, not dropped: the raw text goes into a notice so the recording shows it.
+            self._emit(
+                "playground",
+                "malformed_frame",
+                notice_data(
+                    kind="malformed_frame",
+                    message=f"{self.upstream_title} sent a frame that is not a JSON event.",
+                    raw=text[:10_000],
+                ),
+            )
+            return
+        self._emit("server", type_, text)
+
+    async def _read_upstream(self) -> None:
+        try:
+            while True:
+                self._emit_server(await self.upstream.recv())
+        except UpstreamClosed as exc:
+            state = SessionState.ENDED if exc.clean else SessionState.INTERRUPTED
+            self._stop(state, exc.message, "upstream_closed")
+        except UpstreamError as exc:
+            self._stop(SessionState.INTERRUPTED, exc.message, "upstream_failed")
+        except Exception as exc:
+            log.exception("relay %s: reading upstream failed", self.session_id)
+            self._stop(
+                SessionState.INTERRUPTED, f"The relay failed reading from {self.upstream_title}: {exc}", "relay_failed"
+            )
+
+    async def _forward(self, text: str) -> int:
+        """Send one validated client event upstream; returns its seq."""
+        type_ = json.loads(text)["type"]
+        # Numbered before the await: the upstream's answer can never get a lower seq.
+        frame = self._emit("client", type_, text)
+        await self.upstream.send(text)
+        return frame.seq
+
+    async def _serve_channel(self) -> None:
+        handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
+            "relay.client_event": self._on_client_event,
+            "relay.sync": self._on_sync,
+            "relay.close": self._on_close,
+        }
+        while True:
+            message = await self.layer.receive(self.channel)
+            handler = handlers.get(message.get("type", ""))
+            if handler is None:
+                log.warning("relay %s: unknown message %r", self.session_id, message.get("type"))
+                continue
+            try:
+                await handler(message)
+            except UpstreamError as exc:
+                await self._reply(message, {"type": "relay.error", "message": exc.message})
+                self._stop(SessionState.INTERRUPTED, exc.message, "upstream_closed")
+
+    async def _on_client_event(self, message: dict[str, Any]) -> None:
+        seq = await self._forward(message["text"])
+        await self._reply(message, {"type": "relay.ack", "seq": seq})
+
+    async def _on_sync(self, message: dict[str, Any]) -> None:
+        await self._reply(message, {"type": "relay.synced", "seq": self.seq})
+
+    async def _on_close(self, message: dict[str, Any]) -> None:
+        # Answered by _supervise once the session is fully recorded and marked ended.
+        self._close_request = message
+        self._stop(SessionState.ENDED, message.get("reason") or "Closed by the user.", "session_closed")
+
+    async def _reply(self, message: dict[str, Any], answer: dict[str, Any]) -> None:
+        reply_to = message.get("reply_channel")
+        if reply_to:
+            answer["request_id"] = message.get("request_id")
+            await self.layer.send(reply_to, answer)
+
+    # --- batching -------------------------------------------------------------
+
+    async def _publish(self) -> None:
+        while True:
+            await self._publish_ready.wait()
+            self._publish_ready.clear()
+            while self._to_publish:
+                frames, self._to_publish = self._to_publish, []
+                await self.layer.group_send(
+                    self.group,
+                    {
+                        "type": "relay.frames",
+                        "first": frames[0].seq,
+                        "last": frames[-1].seq,
+                        "text": frames_text(frames),
+                    },
+                )
+                self._published_seq = frames[-1].seq
+                self._progress.set()
+
+    async def _record(self) -> None:
+        while True:
+            await self._record_ready.wait()
+            self._record_ready.clear()
+            while self._to_record:
+                frames, self._to_record = self._to_record, []
+                await self._write_with_retry(frames)
+                self._recorded_seq = frames[-1].seq
+                self._progress.set()
+
+    async def _write_with_retry(self, frames: list[Frame]) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self._run_in_recorder(recorder.events_record, session_id=self.session_id, frames=frames)
+                return
+            except Exception:
+                # Never dropped: logged loudly and retried until the database answers.
+                log.exception(
+                    "relay %s: recording %d events failed; retrying in %.1f s", self.session_id, len(frames), delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _wait_until(self, done: Callable[[], bool]) -> None:
+        while not done():
+            self._progress.clear()
+            await self._progress.wait()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            try:
+                await self._run_in_recorder(recorder.session_heartbeat, session_id=self.session_id)
+            except Exception:
+                log.exception("relay %s: heartbeat failed", self.session_id)
+
+    @staticmethod
+    async def _run_in_recorder(func: Callable[..., Any], **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_record_executor, lambda: func(**kwargs))
+
+
+async def relays_shutdown() -> None:
+    """Cancel this process's relays (tests and shutdown)."""
+    tasks = list(_running)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

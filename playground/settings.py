@@ -1,0 +1,214 @@
+"""Settings, all from the environment (see README and ../shared/DESIGN.md).
+
+Defaults run offline on one machine: SQLite, the in-memory channel layer and
+the built-in emulator. With debug off, the settings that must not keep their
+local defaults are checked at start-up and refused loudly.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("PLAYGROUND_VAR_DIR", BASE_DIR / "var"))
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    if value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
+
+
+DEBUG = _env_bool("PLAYGROUND_DEBUG", True)
+
+
+def _secret_key() -> str:
+    key = os.environ.get("PLAYGROUND_SECRET_KEY", "")
+    if key:
+        return key
+    if not DEBUG:
+        raise ImproperlyConfigured("PLAYGROUND_SECRET_KEY is required when PLAYGROUND_DEBUG is off.")
+    # Local use: a key generated once and kept beside the database, so logins survive restarts.
+    path = VAR_DIR / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(50)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+SECRET_KEY = _secret_key()
+
+_hosts = os.environ.get("PLAYGROUND_ALLOWED_HOSTS", "")
+if _hosts:
+    ALLOWED_HOSTS = [h.strip() for h in _hosts.split(",") if h.strip()]
+elif DEBUG:
+    ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
+else:
+    raise ImproperlyConfigured("PLAYGROUND_ALLOWED_HOSTS is required when PLAYGROUND_DEBUG is off.")
+
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in os.environ.get("PLAYGROUND_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "playground.accounts",
+    "playground.realtime",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "playground.urls"
+ASGI_APPLICATION = "playground.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+_database_url = os.environ.get("PLAYGROUND_DATABASE_URL", "")
+if _database_url:
+    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(VAR_DIR / "playground.sqlite3"),
+            # The relay records from its own thread while requests read: WAL lets
+            # readers and the one writer proceed together; waits beat "database is locked".
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+            "TEST": {"NAME": str(VAR_DIR / "test.sqlite3")},
+        }
+    }
+
+_redis_url = os.environ.get("PLAYGROUND_REDIS_URL", "")
+if _redis_url:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                # DESIGN.md: redis-py's pool stops at 100 connections and its 5 s socket
+                # timeout equals the layer's blocking read unless told otherwise.
+                "hosts": [{"address": _redis_url, "max_connections": 1000, "socket_timeout": None}],
+                "capacity": 10_000,
+                "expiry": 60,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            # The default capacity (100) drops group messages silently; the recording
+            # stays the truth either way, but a big queue avoids needless refetches.
+            "CONFIG": {"capacity": 10_000, "expiry": 60},
+        }
+    }
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# An audio append may carry 15 MiB of PCM: 20 MiB as base64, plus the envelope.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 21 * 1024 * 1024
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = _env_bool("PLAYGROUND_SECURE_COOKIES", True)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- Upstreams -------------------------------------------------------------
+# Same names as Yandex's own SDK. Never sent to a browser, a response or a log.
+YC_API_KEY = os.environ.get("YC_API_KEY", "")
+YC_IAM_TOKEN = os.environ.get("YC_IAM_TOKEN", "")
+YC_FOLDER_ID = os.environ.get("YC_FOLDER_ID", "")
+PLAYGROUND_YANDEX_URL = os.environ.get("PLAYGROUND_YANDEX_URL", "wss://ai.api.cloud.yandex.net/v1/realtime")
+PLAYGROUND_YANDEX_MODEL = os.environ.get("PLAYGROUND_YANDEX_MODEL", "speech-realtime-250923")
+# An emulator elsewhere (e.g. `manage.py realtime_emulator`); unset: one runs in-process.
+PLAYGROUND_EMULATOR_URL = os.environ.get("PLAYGROUND_EMULATOR_URL", "")
+PLAYGROUND_EMULATOR_PACE = float(os.environ.get("PLAYGROUND_EMULATOR_PACE", "0") or 0)
+PLAYGROUND_EMULATOR_LIFETIME = float(os.environ.get("PLAYGROUND_EMULATOR_LIFETIME", "300") or 300)
+
+PLAYGROUND_MAX_LIVE_SESSIONS = _env_int("PLAYGROUND_MAX_LIVE_SESSIONS", 10)
+# Live frames and the events list can shorten base64 audio to this many characters
+# when a client asks for it (?trim=1); the recording always keeps it whole.
+PLAYGROUND_TRIM_BASE64_TO = _env_int("PLAYGROUND_TRIM_BASE64_TO", 64)
+
+if not DEBUG and (YC_API_KEY or YC_IAM_TOKEN) and not YC_FOLDER_ID:
+    raise ImproperlyConfigured("YC_FOLDER_ID is required with YC_API_KEY or YC_IAM_TOKEN.")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "INFO"},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,122 @@
+"""Shared fixtures: a user with an API token, HTTP and WebSocket clients on the full ASGI app."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from playground.accounts.services import api_token_create, user_get_or_create
+
+
+@pytest.fixture
+def application() -> Any:
+    from playground.asgi import application
+
+    return application
+
+
+@pytest.fixture
+def user_and_token(transactional_db: None) -> tuple[Any, str]:
+    user, _ = user_get_or_create(username="alice")
+    return user, api_token_create(user=user)
+
+
+@pytest.fixture
+def token(user_and_token: tuple[Any, str]) -> str:
+    return user_and_token[1]
+
+
+@pytest.fixture
+def other_token(transactional_db: None) -> str:
+    user, _ = user_get_or_create(username="mallory")
+    return api_token_create(user=user)
+
+
+@pytest.fixture
+async def api(application: Any, token: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the full ASGI application, authenticated with a bearer token."""
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as client:
+        yield client
+
+
+@pytest.fixture(autouse=True)
+async def _stop_relays() -> AsyncIterator[None]:
+    """No relay outlives its test."""
+    yield
+    from playground.realtime.relay import relays_shutdown
+
+    await relays_shutdown()
+
+
+class Watcher:
+    """A WebSocket watcher of a session, collecting frames from message arrays."""
+
+    def __init__(self, communicator: WebsocketCommunicator) -> None:
+        self.communicator = communicator
+        self.frames: list[dict[str, Any]] = []
+        self.messages = 0
+
+    async def receive_until(self, predicate: Any, within: float = 10) -> list[dict[str, Any]]:
+        import asyncio
+
+        async with asyncio.timeout(within):
+            while not any(predicate(f) for f in self.frames):
+                text = await self.communicator.receive_from(timeout=within)
+                batch = json.loads(text)
+                assert isinstance(batch, list), f"a message must be a JSON array of frames, got {text[:100]}"
+                self.messages += 1
+                self.frames.extend(batch)
+        return self.frames
+
+    def types(self, direction: str | None = None) -> list[str]:
+        return [
+            f["event"]["type"]
+            for f in self.frames
+            if "event" in f and (direction is None or f["direction"] == direction)
+        ]
+
+    async def send(self, event: dict[str, Any]) -> None:
+        await self.communicator.send_to(text_data=json.dumps(event))
+
+    async def close(self) -> None:
+        await self.communicator.disconnect()
+
+
+@pytest.fixture
+async def watch(application: Any, token: str) -> AsyncIterator[Any]:
+    watchers: list[Watcher] = []
+
+    async def _watch(session_id: str, *, after: int = 0, bearer: str | None = None, extra: str = "") -> Watcher:
+        communicator = WebsocketCommunicator(
+            application,
+            f"/ws/sessions/{session_id}/?after={after}{extra}",
+            headers=[(b"authorization", f"Bearer {bearer or token}".encode()), (b"host", b"testserver")],
+        )
+        connected, code = await communicator.connect(timeout=10)
+        assert connected, f"websocket refused with close code {code}"
+        watcher = Watcher(communicator)
+        watchers.append(watcher)
+        return watcher
+
+    yield _watch
+    for watcher in watchers:
+        await watcher.close()
+
+
+def is_type(t: str) -> Any:
+    return lambda f: "event" in f and f["event"]["type"] == t
+
+
+async def recorded_events(session_id: str) -> list[Any]:
+    from playground.realtime.models import SessionEvent
+
+    return await database_sync_to_async(list)(SessionEvent.objects.filter(session_id=session_id).order_by("seq"))
