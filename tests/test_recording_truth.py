@@ -1,0 +1,76 @@
+"""The recording is the truth: lost layer messages, stale relays and trimmed audio."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.utils import timezone
+
+from playground.realtime.models import RealtimeSession
+from tests.conftest import is_type
+from tests.test_relay_path import USER_SAYS, create_session
+
+
+async def test_watcher_fills_dropped_batches_from_the_recording(
+    api: httpx.AsyncClient, watch: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layer = get_channel_layer()
+    real_group_send = layer.group_send
+    sent = {"n": 0, "dropped": 0}
+
+    async def lossy_group_send(group: str, message: dict[str, Any]) -> None:
+        # Like a full channel-layer queue: every third batch silently vanishes.
+        sent["n"] += 1
+        if message["type"] == "relay.frames" and sent["n"] % 3 == 0:
+            sent["dropped"] += 1
+            return
+        await real_group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", lossy_group_send)
+    session = await create_session(api, emulator={"pace": 200})
+    watcher = await watch(session["id"])
+    await api.post(f"/api/sessions/{session['id']}/client-events/conversation.item.create", json=USER_SAYS)
+    await api.post(
+        f"/api/sessions/{session['id']}/client-events/response.create",
+        json={"response": {"metadata": {"emulator_words": "60"}}},
+    )
+    frames = await watcher.receive_until(is_type("response.done"))
+    assert sent["dropped"] >= 5
+    assert [f["seq"] for f in frames] == list(range(1, len(frames) + 1))
+
+
+async def test_stale_live_session_is_shown_interrupted(api: httpx.AsyncClient) -> None:
+    session = await create_session(api)
+    # As if the worker holding the relay had died a minute ago.
+    await database_sync_to_async(
+        RealtimeSession.objects.filter(pk=session["id"]).update
+    )(heartbeat_at=timezone.now() - timedelta(minutes=1))
+    listed = (await api.get("/api/sessions")).json()
+    assert listed[0]["state"] == "interrupted"
+    assert "no heartbeat" in listed[0]["state_reason"]
+    res = await api.post(f"/api/sessions/{session['id']}/client-events/response.create", json={})
+    assert res.status_code == 409
+
+
+async def test_trimmed_audio_says_so_and_the_recording_keeps_it_whole(api: httpx.AsyncClient, watch: Any) -> None:
+    session = await create_session(api)
+    audio = base64.b64encode(b"\x01\x02" * 4000).decode()
+    res = await api.post(f"/api/sessions/{session['id']}/client-events/input_audio_buffer.append", json={"audio": audio})
+    seq = res.json()["seq"]
+    trimmed = await watch(session["id"], extra="&trim=1")
+    frames = await trimmed.receive_until(lambda f: f["seq"] == seq)
+    frame = next(f for f in frames if f["seq"] == seq)
+    assert len(frame["event"]["audio"]) == 64
+    assert frame["trimmed"] == {"event.audio": {"chars": len(audio), "bytes": 8000}}
+    full = (await api.get(f"/api/sessions/{session['id']}/events", params={"after": seq - 1, "limit": 1})).json()
+    assert full[0]["event"]["audio"] == audio
+    short = (await api.get(f"/api/sessions/{session['id']}/events", params={"after": seq - 1, "trim": True})).json()
+    assert short[0]["trimmed"]["event.audio"]["bytes"] == 8000
+    assert json.dumps(short).count(audio) == 0
