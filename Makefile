@@ -22,8 +22,7 @@ migrate: $(STAMP) ## apply database migrations
 	$(BIN)/python manage.py migrate --noinput
 
 run: migrate ## serve the playground on http://127.0.0.1:$(PORT) (emulator upstream unless YC_* are set)
-	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	$(BIN)/uvicorn playground.asgi:application --host 127.0.0.1 --port $(PORT) --ws websockets --lifespan off
+	$(BIN)/uvicorn playground.asgi:application --host 127.0.0.1 --port $(PORT) --ws websockets-sansio --lifespan off
 
 test: $(STAMP) ## run the test suite (SQLite, in-memory channel layer, emulator)
 	$(BIN)/pytest -m "not services and not browser"

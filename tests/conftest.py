@@ -50,11 +50,24 @@ async def api(application: Any, token: str) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture(autouse=True)
 async def _stop_relays() -> AsyncIterator[None]:
-    """No relay outlives its test."""
+    """No relay outlives its test; each test gets a channel layer of its own event loop."""
+    from channels.layers import channel_layers
+
+    # channels_redis binds locks to the loop that first used them: a layer kept from an
+    # earlier test (another loop) would fail with "bound to a different event loop".
+    channel_layers.backends.clear()
     yield
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
     from playground.realtime.relay import relays_shutdown
 
     await relays_shutdown()
+    layer = channel_layers.backends.get("default")
+    if layer is not None and hasattr(layer, "close_pools"):
+        await layer.close_pools()
+    # The ORM's thread for async code keeps its connection; a test database can't be dropped under it.
+    await sync_to_async(connections.close_all)()
 
 
 class Watcher:
@@ -120,3 +133,18 @@ async def recorded_events(session_id: str) -> list[Any]:
     from playground.realtime.models import SessionEvent
 
     return await database_sync_to_async(list)(SessionEvent.objects.filter(session_id=session_id).order_by("seq"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _release_test_database(django_db_setup: None, django_db_blocker: Any) -> Any:
+    """On PostgreSQL, end connections left in finished worker threads so the test database can be dropped."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )

@@ -16,7 +16,6 @@ import json
 import math
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -94,18 +93,18 @@ class Client:
     async def send(self, type_: str, **fields: Any) -> None:
         await self.ws.send(json.dumps({"type": type_, **fields}))
 
-    async def recv(self, timeout: float = 10.0) -> dict[str, Any]:
-        event: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+    async def recv(self, wait_s: float = 10.0) -> dict[str, Any]:
+        event: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), wait_s))
         SERVER_EVENT.validate_python(event if self.strict_rates else as_openai_sees_it(event))
         assert event["event_id"] not in self.event_ids, "event ids must be unique"
         self.event_ids.add(event["event_id"])
         return event
 
-    async def until(self, type_: str, timeout: float = 20.0) -> list[dict[str, Any]]:
+    async def until(self, type_: str, wait_s: float = 20.0) -> list[dict[str, Any]]:
         """Events up to and including the first of `type_`."""
         events = []
         while True:
-            events.append(await self.recv(timeout))
+            events.append(await self.recv(wait_s))
             if events[-1]["type"] == type_:
                 return events
 
@@ -248,7 +247,7 @@ async def step_audio_turn(c: Client) -> str:
     words = len(answer.split())
     assert types(events) == audio_response_types(words)
     assert joined(events, "response.output_audio_transcript.delta") == answer
-    assert events[-6]["transcript"] == answer
+    assert events[-5]["transcript"] == answer
     audio = b"".join(base64.b64decode(e["delta"]) for e in events if e["type"] == "response.output_audio.delta")
     # PCM16 mono at the session's output rate: 60 ms a word.
     assert len(audio) == words * WORD_BYTES
@@ -386,7 +385,7 @@ async def step_server_vad(c: Client) -> None:
     await c.send("session.update", session={"audio": {"input": {"turn_detection": {"type": "server_vad"}}}})
     session = (await c.recv())["session"]
     assert session["audio"]["input"]["turn_detection"] == {"type": "server_vad"}
-    # Quiet audio (RMS ~700, under 0.5 × 0.1 × 32768) is not speech.
+    # Quiet audio (RMS ~700, under 0.5 * 0.1 * 32768) is not speech.
     await c.send("input_audio_buffer.append", audio=b64(tone(1.0, 1000)))
     await c.send("input_audio_buffer.clear")
     assert (await c.recv())["type"] == "input_audio_buffer.cleared"
@@ -404,9 +403,10 @@ async def step_server_vad(c: Client) -> None:
         "conversation.item.done",
     ]
     started, stopped, committed, added = events[:4]
-    # Speech began at 500 ms (minus 300 ms padding); it stopped 500 ms after the tone ended at 1700 ms.
-    assert started["audio_start_ms"] == 200
-    assert stopped["audio_end_ms"] == 2200
+    # Positions count from the session's first audio: 2 s went before (step_manual_audio's 1 s, the quiet 1 s).
+    # Then speech began at 500 ms (minus 300 ms of padding) and stopped 500 ms after the tone ended at 1700 ms.
+    assert started["audio_start_ms"] == 2000 + 200
+    assert stopped["audio_end_ms"] == 2000 + 2200
     assert started["item_id"] == stopped["item_id"] == committed["item_id"] == added["item"]["id"]
     assert added["item"]["content"] == [{"type": "input_audio", "transcript": "(speech 1.20 s)"}]
     # create_response defaults to true: the answer follows on its own.
@@ -471,7 +471,7 @@ async def test_at_24_khz_events_validate_without_any_mapping() -> None:
             await c.send("response.create")
             events = await c.until("response.done")
             audio = b"".join(base64.b64decode(e["delta"]) for e in events if e["type"] == "response.output_audio.delta")
-            assert len(audio) == 2 * 24000 * 60 // 1000 * 2  # two words at the session's output rate
+            assert len(audio) == 3 * 24000 * 60 // 1000 * 2  # 'You said: "hello".': three words at 24 kHz
     finally:
         await server.stop()
 
@@ -609,7 +609,7 @@ async def test_same_script_same_answers(emulator: EmulatorServer) -> None:
     first = await scripted_texts(emulator.url)
     second = await scripted_texts(emulator.url)
     assert first == second
-    assert ("response.function_call_arguments.done" in t for t, _ in first)
+    assert any(t == "response.function_call_arguments.done" for t, _ in first)
 
 
 @pytest.mark.asyncio
@@ -638,24 +638,26 @@ async def test_stop_closes_connections_and_leaves_no_task() -> None:
 @pytest.mark.asyncio
 async def test_management_command_serves_until_interrupted() -> None:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "playground.settings", "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "realtime_emulator", "--port", "0", "--pace", "0", "--lifetime", "60"],
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("manage.py", "realtime_emulator", "--port", "0", "--pace", "0", "--lifetime", "60"),
         cwd=PROJECT,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
-        assert process.stdout is not None
-        line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 30)
+        assert process.stdout is not None and process.stderr is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
         url = next((word for word in line.split() if word.startswith("ws://")), "")
-        assert url, f"no URL in {line!r}; stderr: {process.stderr.read() if process.poll() is not None else ''}"
+        if not url:
+            pytest.fail(f"no URL printed: {line!r}; stderr: {(await process.stderr.read()).decode()}")
         async with client(url) as c:
             await say(c, "hi")
         process.send_signal(signal.SIGINT)
-        assert await asyncio.to_thread(process.wait, 15) == 0
+        assert await asyncio.wait_for(process.wait(), 15) == 0
+        assert "stopped" in (await process.stdout.read()).decode()
     finally:
-        if process.poll() is None:
+        if process.returncode is None:
             process.kill()
-            process.wait()
+            await process.wait()

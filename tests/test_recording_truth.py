@@ -49,9 +49,9 @@ async def test_watcher_fills_dropped_batches_from_the_recording(
 async def test_stale_live_session_is_shown_interrupted(api: httpx.AsyncClient) -> None:
     session = await create_session(api)
     # As if the worker holding the relay had died a minute ago.
-    await database_sync_to_async(
-        RealtimeSession.objects.filter(pk=session["id"]).update
-    )(heartbeat_at=timezone.now() - timedelta(minutes=1))
+    await database_sync_to_async(RealtimeSession.objects.filter(pk=session["id"]).update)(
+        heartbeat_at=timezone.now() - timedelta(minutes=1)
+    )
     listed = (await api.get("/api/sessions")).json()
     assert listed[0]["state"] == "interrupted"
     assert "no heartbeat" in listed[0]["state_reason"]
@@ -62,7 +62,9 @@ async def test_stale_live_session_is_shown_interrupted(api: httpx.AsyncClient) -
 async def test_trimmed_audio_says_so_and_the_recording_keeps_it_whole(api: httpx.AsyncClient, watch: Any) -> None:
     session = await create_session(api)
     audio = base64.b64encode(b"\x01\x02" * 4000).decode()
-    res = await api.post(f"/api/sessions/{session['id']}/client-events/input_audio_buffer.append", json={"audio": audio})
+    res = await api.post(
+        f"/api/sessions/{session['id']}/client-events/input_audio_buffer.append", json={"audio": audio}
+    )
     seq = res.json()["seq"]
     trimmed = await watch(session["id"], extra="&trim=1")
     frames = await trimmed.receive_until(lambda f: f["seq"] == seq)

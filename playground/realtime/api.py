@@ -185,7 +185,7 @@ async def _send_client_event(request: HttpRequest, session_id: str, event: Clien
         return ClientEventAck(event_id=event_id, seq=seq)
     # Join the session's group before sending, so nothing that follows is missed.
     layer = get_channel_layer()
-    channel = await layer.new_channel(prefix="sse")
+    channel = await layer.new_channel()
     group = session_group(session.id)
     await layer.group_add(group, channel)
     try:

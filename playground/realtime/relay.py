@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from channels.layers import get_channel_layer
+from django.db import connections
 
 from . import recorder
 from .frames import Frame, frames_text, notice_data, session_group
@@ -70,7 +71,9 @@ class Relay:
 
     async def start(self, *, initial_events: list[str]) -> None:
         """Wait for the upstream's first event, go live, send the initial client events."""
-        self.channel = await self.layer.new_channel(prefix="relay")
+        # The default prefix on purpose: RedisChannelLayer pops all of a process's
+        # channels from one list per prefix, under one lock; a second prefix starves the first.
+        self.channel = await self.layer.new_channel()
         try:
             first = await asyncio.wait_for(self.upstream.recv(), FIRST_EVENT_TIMEOUT_S)
         except TimeoutError:
@@ -88,7 +91,15 @@ class Relay:
         main.add_done_callback(_running.discard)
 
     async def _supervise(self) -> None:
-        await self._ended.wait()
+        try:
+            await self._ended.wait()
+        except asyncio.CancelledError:
+            # The process is stopping: leave nothing running; the lease marks the session later.
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.upstream.close()
+            raise
         state, reason, kind = self._end or (SessionState.ENDED, "Ended.", "session_ended")
         for task in self._tasks[:2]:  # reader and channel server: nothing more comes in
             task.cancel()
@@ -271,8 +282,9 @@ class Relay:
 
 
 async def relays_shutdown() -> None:
-    """Cancel this process's relays (tests and shutdown)."""
+    """Cancel this process's relays and close the recorder's database connection (tests, shutdown)."""
     tasks = list(_running)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.get_running_loop().run_in_executor(_record_executor, connections.close_all)

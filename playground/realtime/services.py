@@ -114,7 +114,7 @@ def _require_live(session: RealtimeSession) -> None:
 async def relay_request(*, session: RealtimeSession, message: dict[str, Any]) -> dict[str, Any]:
     """Send a message to the session's relay, wherever it runs, and wait for its answer."""
     layer = get_channel_layer()
-    reply_channel = await layer.new_channel(prefix="reply")
+    reply_channel = await layer.new_channel()
     request_id = uuid.uuid4().hex
     await layer.send(session.relay_channel, {**message, "reply_channel": reply_channel, "request_id": request_id})
     try:

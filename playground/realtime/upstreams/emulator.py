@@ -60,71 +60,12 @@ TONE_HZ = 500  # 60 ms holds exactly 30 periods, so word chunks join without cli
 TONE_AMPLITUDE = 1000  # about -30 dBFS: audible but quiet
 VAD_WINDOW_MS = 10
 GREETING = "Hello! This is the realtime emulator. Say something and I will repeat it."
-FILLER = (
-    "and",
-    "the",
-    "emulator",
-    "keeps",
-    "talking",
-    "so",
-    "that",
-    "the",
-    "stream",
-    "is",
-    "long",
-    "enough",
-    "to",
-    "measure",
-)
+FILLER = tuple("and the emulator keeps talking so that the stream is long enough to measure".split())  # noqa: SIM905
 QUERY_KEYS = ("query", "q", "text", "question", "message", "prompt", "input")
 # Words too common to tell one tool from another.
 STOPWORDS = frozenset(
-    (
-        "a",
-        "an",
-        "and",
-        "are",
-        "at",
-        "be",
-        "by",
-        "can",
-        "could",
-        "do",
-        "does",
-        "for",
-        "from",
-        "get",
-        "give",
-        "how",
-        "i",
-        "in",
-        "is",
-        "it",
-        "me",
-        "my",
-        "of",
-        "on",
-        "or",
-        "please",
-        "set",
-        "show",
-        "tell",
-        "that",
-        "the",
-        "this",
-        "to",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-    )
+    "a an and are at be by can could do does for from get give how i in is it me my of on or please set show "  # noqa: SIM905
+    "tell that the this to what when where which who why will with would you your".split()
 )
 
 
@@ -567,6 +508,8 @@ class _Connection:
         self._vad_cursor = 0  # audio up to here has been through VAD
         self._vad = _VadState()
         self._response: _Response | None = None
+        # Every stream task, so shutdown awaits even one that is sending its last response.done.
+        self._streams: set[asyncio.Task[None]] = set()
         self._expiring = False
         self._handlers: dict[str, Callable[[Json], Awaitable[None]]] = {
             "session.update": self._on_session_update,
@@ -596,7 +539,7 @@ class _Connection:
             await self._shutdown(expiry)
 
     async def _shutdown(self, expiry: asyncio.Task[None] | None) -> None:
-        tasks = [t for t in (self._response.task if self._response else None, expiry) if t is not None]
+        tasks = [*self._streams, *([expiry] if expiry is not None else [])]
         for task in tasks:
             # An expiring session is busy closing the socket politely: let it finish.
             if not (task is expiry and self._expiring):
@@ -606,8 +549,8 @@ class _Connection:
     async def _expire_after(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
         self._expiring = True
-        if self._response is not None and self._response.task is not None:
-            self._response.task.cancel()
+        for stream in self._streams:
+            stream.cancel()
         limit = f"{seconds:g}-second"
         with contextlib.suppress(ConnectionClosed):
             await self._error(
@@ -856,6 +799,7 @@ class _Connection:
             await self._run_vad(turn_detection)
         else:
             self._vad_cursor = self._position
+            self._vad = _VadState()
 
     async def _on_audio_commit(self, event: Json) -> None:
         if len(self._buffer) < 2:
@@ -960,6 +904,8 @@ class _Connection:
         """The session's settings with the response's overrides, checked."""
         session = self._session
         p = "response."
+        # An override that is absent or null means the session's value.
+        overrides = {k: v for k, v in overrides.items() if v is not None}
         modalities = overrides.get("output_modalities", session["output_modalities"])
         tools = overrides.get("tools", session.get("tools") or [])
         metadata = _optional(overrides, "metadata", dict, "an object", prefix=p)
@@ -1060,7 +1006,7 @@ class _Connection:
                 )
             # It is being cancelled: its response.done goes out before the new response.created.
             if active.task is not None:
-                await asyncio.shield(active.task)
+                await asyncio.wait({active.task})
         plan = self._plan(params)
         input_text = count_tokens(params.instructions) + sum(item_tokens(item) for item in params.context)
         input_audio = sum(self._audio[i["id"]].ms // 100 for i in params.context if i.get("id") in self._audio)
@@ -1069,21 +1015,25 @@ class _Connection:
         )
         self._response = response
         response.task = asyncio.create_task(self._stream(response, self._response_events(response, plan)))
+        self._streams.add(response.task)
+        response.task.add_done_callback(self._streams.discard)
 
     async def _stream(self, response: _Response, events: Iterator[Event]) -> None:
         """Send a response's events on the pace schedule, stopping early when it is cancelled."""
         response.started = asyncio.get_running_loop().time()
         try:
-            for number, (type_, fields) in enumerate(events):
-                await self._wait_turn(response, number)
-                if response.cancel_reason is not None:
-                    break
+            number = 0
+            # Wait, then make the next event: the generator's state changes happen right before their event is sent.
+            while await self._wait_turn(response, number):
+                event = next(events, None)
+                if event is None:
+                    return
+                type_, fields = event
                 if type_ == "response.done":
                     # Free the slot first: a client that sees response.done may create the next one at once.
                     self._response = None
                 await self._emit(type_, **fields)
-            else:
-                return
+                number += 1
             self._finish(response, "cancelled", {"type": "cancelled", "reason": response.cancel_reason})
             self._response = None
             await self._emit("response.done", response=self._response_object(response))
@@ -1095,24 +1045,25 @@ class _Connection:
             if self._response is response:
                 self._response = None
 
-    async def _wait_turn(self, response: _Response, number: int) -> None:
-        """Event `number` of a response is due `number / pace` s after its start: a schedule, not a drift."""
-        if self._pace <= 0:
-            await asyncio.sleep(0)  # as fast as possible, but let client events (a cancel) in
-            return
+    async def _wait_turn(self, response: _Response, number: int) -> bool:
+        """Wait until event `number` is due (`number / pace` s after the start: a schedule, not a drift).
+
+        False when the response was cancelled meanwhile.
+        """
         loop = asyncio.get_running_loop()
-        due = response.started + number / self._pace
+        due = response.started + number / self._pace if self._pace > 0 else 0.0
         if due <= loop.time() or response.cancel_reason is not None:
-            await asyncio.sleep(0)
-            return
-        waiter: asyncio.Future[None] = loop.create_future()
-        response.waiter = waiter
-        timer = loop.call_at(due, _wake, waiter)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
-            response.waiter = None
+            await asyncio.sleep(0)  # as fast as possible, but let client events (a cancel) in
+        else:
+            waiter: asyncio.Future[None] = loop.create_future()
+            response.waiter = waiter
+            timer = loop.call_at(due, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                response.waiter = None
+        return response.cancel_reason is None
 
     def _finish(self, response: _Response, status: str, details: Json | None) -> None:
         response.status = status
@@ -1122,7 +1073,11 @@ class _Connection:
                 item["status"] = "incomplete"
 
     def _response_events(self, response: _Response, plan: _Plan) -> Iterator[Event]:
-        """All events of one response, lazily: state changes only as events are actually sent."""
+        """All events of one response, lazily.
+
+        State changes sit just before the `yield` of their event: the stream sends each event as soon as it is
+        made, so a cancelled response leaves exactly what the client was told.
+        """
         yield "response.created", {"response": self._response_object(response)}
         if plan.kind == "function_call":
             yield from self._function_call_events(response, plan)
@@ -1174,17 +1129,16 @@ class _Connection:
         yield "response.content_part.added", {**where, "part": {"type": part_type, key: ""}}
         for number, word in enumerate(plan.words):
             delta = word if number == len(plan.words) - 1 else word + " "
-            if audio:
-                yield "response.output_audio_transcript.delta", {**where, "delta": delta}
-            else:
-                yield "response.output_text.delta", {**where, "delta": delta}
             content[key] += delta
             response.text_tokens += 1
             if audio:
+                yield "response.output_audio_transcript.delta", {**where, "delta": delta}
                 # ~60 ms of voice per word, sent right after the word's transcript.
-                yield "response.output_audio.delta", {**where, "delta": word_tone_b64(rate)}
                 self._audio[item_id].samples += samples_per_word(rate)
                 response.audio_samples += samples_per_word(rate)
+                yield "response.output_audio.delta", {**where, "delta": word_tone_b64(rate)}
+            else:
+                yield "response.output_text.delta", {**where, "delta": delta}
         if audio:
             yield "response.output_audio.done", where
             yield "response.output_audio_transcript.done", {**where, "transcript": content[key]}
@@ -1210,9 +1164,9 @@ class _Connection:
         yield from self._output_item(response, item)
         where = {"response_id": response.id, "item_id": item_id, "output_index": output_index, "call_id": call_id}
         for chunk in split_evenly(plan.arguments, 3):
-            yield "response.function_call_arguments.delta", {**where, "delta": chunk}
             item["arguments"] += chunk
             response.text_tokens += count_tokens(chunk)
+            yield "response.function_call_arguments.delta", {**where, "delta": chunk}
         yield (
             "response.function_call_arguments.done",
             {**where, "name": plan.tool_name, "arguments": plan.arguments},
