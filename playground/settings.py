@@ -39,6 +39,16 @@ def _env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
 
 
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "")
+    if value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+
+
 DEBUG = _env_bool("PLAYGROUND_DEBUG", True)
 
 
@@ -198,8 +208,8 @@ PLAYGROUND_YANDEX_URL = os.environ.get("PLAYGROUND_YANDEX_URL", "wss://ai.api.cl
 PLAYGROUND_YANDEX_MODEL = os.environ.get("PLAYGROUND_YANDEX_MODEL", "speech-realtime-250923")
 # An emulator elsewhere (e.g. `manage.py realtime_emulator`); unset: one runs in-process.
 PLAYGROUND_EMULATOR_URL = os.environ.get("PLAYGROUND_EMULATOR_URL", "")
-PLAYGROUND_EMULATOR_PACE = float(os.environ.get("PLAYGROUND_EMULATOR_PACE", "0") or 0)
-PLAYGROUND_EMULATOR_LIFETIME = float(os.environ.get("PLAYGROUND_EMULATOR_LIFETIME", "300") or 300)
+PLAYGROUND_EMULATOR_PACE = _env_float("PLAYGROUND_EMULATOR_PACE", 0.0)
+PLAYGROUND_EMULATOR_LIFETIME = _env_float("PLAYGROUND_EMULATOR_LIFETIME", 300.0)
 
 PLAYGROUND_MAX_LIVE_SESSIONS = _env_int("PLAYGROUND_MAX_LIVE_SESSIONS", 10)
 # Live frames and the events list can shorten base64 audio to this many characters
@@ -215,5 +225,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # At DEBUG, websockets logs handshake headers: Authorization would be among them.
+        "websockets.client": {"level": "INFO"},
+    },
 }
