@@ -10,10 +10,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-PRINT_BACKENDS = (
-    "import django; django.setup(); from django.conf import settings; "
-    "print(settings.DATABASES['default']['ENGINE'], settings.CHANNEL_LAYERS['default']['BACKEND'])"
-)
+PRINT_BACKENDS = """
+import django
+django.setup()
+from django.conf import settings
+print(settings.DATABASES["default"]["ENGINE"], settings.CHANNEL_LAYERS["default"]["BACKEND"])
+"""
 
 
 def start(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
