@@ -9,7 +9,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-
 PRINT_BACKENDS = """
 import django
 django.setup()
@@ -21,11 +20,7 @@ print(settings.DATABASES["default"]["ENGINE"], settings.CHANNEL_LAYERS["default"
 def start(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PLAYGROUND_", "YC_"))}
     return subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import django; django.setup(); from django.conf import settings; print(settings.DATABASES['default']['ENGINE'], settings.CHANNEL_LAYERS['default']['BACKEND'])",
-        ],
+        [sys.executable, "-c", PRINT_BACKENDS],
         cwd=ROOT,
         env={**clean, "DJANGO_SETTINGS_MODULE": "playground.settings", "PLAYGROUND_VAR_DIR": str(tmp_path), **env},
         capture_output=True,
