@@ -27,6 +27,10 @@ run: migrate ## serve the playground on http://127.0.0.1:$(PORT) (emulator upstr
 test: $(STAMP) ## run the test suite (SQLite, in-memory channel layer, emulator)
 	$(BIN)/pytest -m "not services and not browser"
 
+bench: $(STAMP) ## measure the relay against a bare forwarder (QUICK=1: about a minute); writes docs/benchmarks.md
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench $(if $(QUICK),--quick,)
+
 lint: $(STAMP) ## ruff lint and format check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -45,4 +49,4 @@ emulator: $(STAMP) ## serve the emulator alone on PORT (default 8765)
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) var staticfiles
 
-.PHONY: help install migrate run test lint format token emulator clean
+.PHONY: help install migrate run test bench lint format token emulator clean

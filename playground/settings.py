@@ -163,7 +163,7 @@ if _redis_url:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "BACKEND": "playground.realtime.layers.FastInMemoryChannelLayer",
             # The default capacity (100) drops group messages silently; the recording
             # stays the truth either way, but a big queue avoids needless refetches.
             "CONFIG": {"capacity": 10_000, "expiry": 60},

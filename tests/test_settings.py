@@ -32,7 +32,7 @@ def start(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[st
 def test_defaults_are_sqlite_and_in_memory_layer(tmp_path: Path) -> None:
     res = start({}, tmp_path)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.split() == ["django.db.backends.sqlite3", "channels.layers.InMemoryChannelLayer"]
+    assert res.stdout.split() == ["django.db.backends.sqlite3", "playground.realtime.layers.FastInMemoryChannelLayer"]
     assert (tmp_path / "secret_key").exists()
 
 

@@ -47,6 +47,7 @@ SSE_IDLE_S = 30.0
 class EmulatorOptions(Schema):
     pace: float | None = Field(None, ge=0, le=100_000, description="events per second while streaming (0: unpaced)")
     lifetime: float | None = Field(None, gt=0, le=3600, description="seconds until the emulator ends the session")
+    stamp: bool = Field(False, description="benchmarks: every event carries `x_emulator_sent_at`, its send time")
 
 
 class SessionIn(Schema):

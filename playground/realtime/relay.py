@@ -20,25 +20,22 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from channels.layers import get_channel_layer
-from django.db import connections
 
 from . import recorder
 from .frames import Frame, frames_text, notice_data, session_group
 from .models import SessionState
+from .recorder import recorder_for_loop, run_on_recorder_thread
 from .upstreams import UpstreamClosed, UpstreamConnection, UpstreamError
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 5.0
 FIRST_EVENT_TIMEOUT_S = 10.0
-
-# One writer thread per process: the ORM's connections are per thread, and a
-# single writer suits SQLite; batches from all sessions share it.
-_record_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder")
+# At most this many event-loop rounds spent gathering a burst into one batch.
+GATHER_ROUNDS = 8
 
 # Strong references to running relays' tasks (asyncio keeps only weak ones).
 # Not a routing table: relays are reached through the channel layer only.
@@ -55,9 +52,7 @@ class Relay:
         self.channel = ""
         self.seq = 0
         self._to_publish: list[Frame] = []
-        self._to_record: list[Frame] = []
         self._publish_ready = asyncio.Event()
-        self._record_ready = asyncio.Event()
         # Set whenever a batch was published or recorded: the end of a session waits on it.
         self._progress = asyncio.Event()
         self._published_seq = 0
@@ -66,6 +61,7 @@ class Relay:
         self._end: tuple[str, str, str] | None = None
         self._ended = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
+        self._recorder = recorder_for_loop()
 
     # --- life cycle -----------------------------------------------------------
 
@@ -80,11 +76,11 @@ class Relay:
             raise UpstreamError(
                 f"{self.upstream_title} sent nothing for {FIRST_EVENT_TIMEOUT_S:.0f} s after connecting."
             ) from None
-        await self._run_in_recorder(recorder.session_go_live, session_id=self.session_id, relay_channel=self.channel)
+        await run_on_recorder_thread(recorder.session_go_live, session_id=self.session_id, relay_channel=self.channel)
         self._emit_server(first)
         for text in initial_events:
             await self._forward(text)
-        for coro in (self._read_upstream(), self._serve_channel(), self._publish(), self._record(), self._heartbeat()):
+        for coro in (self._read_upstream(), self._serve_channel(), self._publish(), self._heartbeat()):
             self._tasks.append(asyncio.create_task(coro))
         main = asyncio.create_task(self._supervise(), name=f"relay {self.session_id}")
         _running.add(main)
@@ -108,7 +104,9 @@ class Relay:
             "playground", kind, notice_data(kind=kind, message=reason, state=str(state)), publish=False, record=True
         )
         await self._wait_until(lambda: self._recorded_seq >= notice.seq)
-        await self._run_in_recorder(recorder.session_finish, session_id=self.session_id, state=state, reason=reason)
+        await run_on_recorder_thread(
+            recorder.session_finish, session_id=self.session_id, state=state, reason=reason, last_seq=notice.seq
+        )
         # Published only once the recording and the state are written: whoever
         # reads the session after this notice sees it ended and complete.
         self._to_publish.append(notice)
@@ -117,6 +115,7 @@ class Relay:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._recorder.forget(self.session_id)
         if self._close_request is not None:
             await self._reply(self._close_request, {"type": "relay.ack", "seq": notice.seq})
         log.info("relay %s ended: %s (%s)", self.session_id, state, reason)
@@ -135,9 +134,12 @@ class Relay:
             self._to_publish.append(frame)
             self._publish_ready.set()
         if record:
-            self._to_record.append(frame)
-            self._record_ready.set()
+            self._recorder.add(self.session_id, frame, self._on_recorded)
         return frame
+
+    def _on_recorded(self, seq: int) -> None:
+        self._recorded_seq = max(self._recorded_seq, seq)
+        self._progress.set()
 
     def _emit_server(self, text: str) -> None:
         try:
@@ -223,6 +225,14 @@ class Relay:
     async def _publish(self) -> None:
         while True:
             await self._publish_ready.wait()
+            # Scheduler rounds, not a timer: while each round brings more frames (a burst
+            # being read off the socket), they join this batch; a lone event waits one round.
+            count = len(self._to_publish)
+            for _ in range(GATHER_ROUNDS):
+                await asyncio.sleep(0)
+                if len(self._to_publish) == count:
+                    break
+                count = len(self._to_publish)
             self._publish_ready.clear()
             while self._to_publish:
                 frames, self._to_publish = self._to_publish, []
@@ -238,30 +248,6 @@ class Relay:
                 self._published_seq = frames[-1].seq
                 self._progress.set()
 
-    async def _record(self) -> None:
-        while True:
-            await self._record_ready.wait()
-            self._record_ready.clear()
-            while self._to_record:
-                frames, self._to_record = self._to_record, []
-                await self._write_with_retry(frames)
-                self._recorded_seq = frames[-1].seq
-                self._progress.set()
-
-    async def _write_with_retry(self, frames: list[Frame]) -> None:
-        delay = 0.1
-        while True:
-            try:
-                await self._run_in_recorder(recorder.events_record, session_id=self.session_id, frames=frames)
-                return
-            except Exception:
-                # Never dropped: logged loudly and retried until the database answers.
-                log.exception(
-                    "relay %s: recording %d events failed; retrying in %.1f s", self.session_id, len(frames), delay
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-
     async def _wait_until(self, done: Callable[[], bool]) -> None:
         while not done():
             self._progress.clear()
@@ -271,14 +257,11 @@ class Relay:
         while True:
             await asyncio.sleep(HEARTBEAT_S)
             try:
-                await self._run_in_recorder(recorder.session_heartbeat, session_id=self.session_id)
+                await run_on_recorder_thread(
+                    recorder.session_heartbeat, session_id=self.session_id, last_seq=self._recorded_seq
+                )
             except Exception:
                 log.exception("relay %s: heartbeat failed", self.session_id)
-
-    @staticmethod
-    async def _run_in_recorder(func: Callable[..., Any], **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(_record_executor, lambda: func(**kwargs))
 
 
 async def relays_shutdown() -> None:
@@ -287,4 +270,5 @@ async def relays_shutdown() -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    await asyncio.get_running_loop().run_in_executor(_record_executor, connections.close_all)
+    await recorder_for_loop().stop()
+    await run_on_recorder_thread(recorder.close_connections)

@@ -31,6 +31,7 @@ import logging
 import math
 import re
 import sys
+import time
 from array import array
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -61,6 +62,8 @@ TONE_AMPLITUDE = 1000  # about -30 dBFS: audible but quiet
 VAD_WINDOW_MS = 10
 GREETING = "Hello! This is the realtime emulator. Say something and I will repeat it."
 FILLER = tuple("and the emulator keeps talking so that the stream is long enough to measure".split())  # noqa: SIM905
+# The field `?stamp=1` adds to every event: its send time (Unix seconds), for benchmarks.
+STAMP_FIELD = "x_emulator_sent_at"
 QUERY_KEYS = ("query", "q", "text", "question", "message", "prompt", "input")
 # Words too common to tell one tool from another.
 STOPWORDS = frozenset(
@@ -494,8 +497,12 @@ def _wake(future: asyncio.Future[None]) -> None:
 class _Connection:
     """One client connection: its session, conversation, audio buffer and response stream."""
 
-    def __init__(self, ws: ServerConnection, *, session_id: str, pace: float, lifetime: float, rate: int) -> None:
+    def __init__(
+        self, ws: ServerConnection, *, session_id: str, pace: float, lifetime: float, rate: int, stamp: bool = False
+    ) -> None:
         self._ws = ws
+        # Benchmarks only (`?stamp=1`): each event carries its send time, to measure what a relay adds.
+        self._stamp = stamp
         self._pace = pace
         self._lifetime = lifetime
         self._ids = _Ids()
@@ -562,6 +569,8 @@ class _Connection:
 
     async def _emit(self, type_: str, **fields: Any) -> None:
         event = {"type": type_, "event_id": self._ids.next("event"), **fields}
+        if self._stamp:
+            event[STAMP_FIELD] = time.time()
         await self._ws.send(json.dumps(event, ensure_ascii=False, separators=(",", ":")))
 
     async def _error(
@@ -1294,7 +1303,13 @@ class EmulatorServer:
             ws.request.path, pace=self.events_per_second, lifetime=self.session_lifetime_s
         )
         self._sessions += 1
+        stamp = parse_qs(urlsplit(ws.request.path).query).get("stamp", ["0"])[-1] == "1"
         connection = _Connection(
-            ws, session_id=f"sess_{self._sessions:04d}", pace=pace, lifetime=lifetime, rate=self.sample_rate
+            ws,
+            session_id=f"sess_{self._sessions:04d}",
+            pace=pace,
+            lifetime=lifetime,
+            rate=self.sample_rate,
+            stamp=stamp,
         )
         await connection.run()

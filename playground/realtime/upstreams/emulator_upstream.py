@@ -50,6 +50,8 @@ class EmulatorUpstream(Upstream):
     async def endpoint(self, *, options: dict[str, Any]) -> tuple[str, dict[str, str], str]:
         base = settings.PLAYGROUND_EMULATOR_URL or await in_process_emulator_url()
         query = {k: options[k] for k in ("pace", "lifetime") if options.get(k) is not None}
+        if options.get("stamp"):
+            query["stamp"] = 1
         if query:
             base += ("&" if "?" in base else "?") + urlencode(query)
         return base, {}, base

@@ -1,0 +1,152 @@
+"""`make bench` (`python -m bench [--quick]`): the relay against a bare forwarder, in one run.
+
+Writes docs/benchmarks.md and docs/benchmarks.png. See docs/benchmarks.md for what each row means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .processes import LOAD_CORES, RELAY_CORE, ROOT, services
+from .report import write_report
+from .scenarios import Bench, StreamResult
+
+
+@dataclass
+class Plan:
+    quick: bool
+    pace: float = 50.0
+    latency_sessions: tuple[int, ...] = (1, 50, 200)
+    stream_seconds: float = 8.0
+    capacity_steps: tuple[int, ...] = (100, 200, 300, 400, 500, 600, 800, 1000)
+    capacity_seconds: float = 5.0
+    throughput_sessions: int = 20
+    throughput_words: int = 2000
+    probes: int = 20
+    idle_sessions: int = 100
+
+    @classmethod
+    def make(cls, quick: bool) -> Plan:
+        if not quick:
+            return cls(quick=False)
+        return cls(
+            quick=True,
+            stream_seconds=3.0,
+            capacity_steps=(100, 200, 400),
+            capacity_seconds=2.0,
+            throughput_words=600,
+            probes=5,
+        )
+
+
+@dataclass
+class Results:
+    plan: Plan
+    latency: list[StreamResult] = field(default_factory=list)
+    capacity: list[StreamResult] = field(default_factory=list)
+    throughput: list[StreamResult] = field(default_factory=list)
+    rest: dict[int, tuple[float, float, list[str]]] = field(default_factory=dict)
+    idle_bytes: float = math.nan
+    seconds: float = 0.0
+
+
+class Progress:
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.started = time.monotonic()
+
+    def __call__(self, text: str) -> None:
+        self.done += 1
+        elapsed = time.monotonic() - self.started
+        print(f"[{self.done:>2}/{self.total}] {elapsed:6.1f}s  {text}", flush=True)
+
+
+def describe(r: StreamResult, base: StreamResult | None) -> str:
+    added = f" (added p50 {r.p50_ms - base.p50_ms:+.2f}, p99 {r.p99_ms - base.p99_ms:+.2f} ms)" if base else ""
+    cpu = f", relay CPU {r.cpu * 100:.0f}%" if not math.isnan(r.cpu) else ""
+    status = "ok" if r.ok else "PROBLEM: " + "; ".join(r.problems)
+    return (
+        f"{r.path:<10} {r.sessions:>4} sessions: p50 {r.p50_ms:.2f} p99 {r.p99_ms:.2f} ms{added}, "
+        f"{r.events_per_s:,.0f} ev/s{cpu} — {status}"
+    )
+
+
+async def run(plan: Plan, work: Path) -> Results:
+    results = Results(plan=plan)
+    # idle memory, latency, throughput, REST probes, capacity
+    steps = 1 + 3 * len(plan.latency_sessions) + 2 + 2 + 3 * len(plan.capacity_steps)
+    progress = Progress(steps)
+    print(
+        f"bench: relay core {sorted(RELAY_CORE)}, load generator and emulator on {sorted(LOAD_CORES)}; "
+        f"{'QUICK' if plan.quick else 'full'} run",
+        flush=True,
+    )
+    with services(work) as svc:
+        bench = Bench(svc, progress)
+        try:
+            results.idle_bytes = await bench.idle_memory(sessions=plan.idle_sessions)
+            progress(f"idle memory: {results.idle_bytes / 1024:,.0f} KiB per live session")
+
+            words = int(plan.pace * plan.stream_seconds)
+            for n in plan.latency_sessions:
+                base = None
+                for path in ("direct", "bare", "playground"):
+                    r, _ = await bench.stream(path, sessions=n, pace=plan.pace, words=words)
+                    results.latency.append(r)
+                    base = r if path == "direct" else base
+                    progress("latency " + describe(r, base if path != "direct" else None))
+
+            for path in ("bare", "playground"):
+                r, _ = await bench.stream(path, sessions=plan.throughput_sessions, pace=0, words=plan.throughput_words)
+                results.throughput.append(r)
+                progress("throughput " + describe(r, None) + f", {r.cpu_us_per_event:.0f} µs CPU/event")
+
+            for n in (1, 50):
+                results.rest[n] = await bench.rest_probe(sessions=n, probes=plan.probes, pace=plan.pace)
+                p50, p99, problems = results.rest[n]
+                progress(f"REST → upstream, {n} sessions: p50 {p50:.2f} ms, p99 {p99:.2f} ms {'; '.join(problems)}")
+
+            words = int(plan.pace * plan.capacity_seconds)
+            failed: set[str] = set()
+            for n in plan.capacity_steps:
+                base = None
+                for path in ("direct", "bare", "playground"):
+                    if path in failed:
+                        progress(f"capacity {path:<10} {n:>4} sessions: skipped (failed at a smaller step)")
+                        continue
+                    r, _ = await bench.stream(path, sessions=n, pace=plan.pace, words=words)
+                    results.capacity.append(r)
+                    if path == "direct":
+                        base = r
+                    elif base is not None and not (r.ok and r.p99_ms - base.p99_ms <= 10):
+                        failed.add(path)
+                    progress("capacity " + describe(r, base if path != "direct" else None))
+        finally:
+            await bench.aclose()
+    results.seconds = time.monotonic() - progress.started
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="about a minute: fewer, shorter steps")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/ alone")
+    args = parser.parse_args()
+    plan = Plan.make(args.quick)
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        results = asyncio.run(run(plan, Path(tmp)))
+    text = write_report(results, docs=None if args.no_write else ROOT / "docs", command=" ".join(sys.argv))
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

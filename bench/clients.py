@@ -1,0 +1,176 @@
+"""Load-generator sessions: one kind talks to an emulator URL (directly or through the bare
+forwarder), the other to the playground (REST to open and drive, a WebSocket to watch).
+
+Every session checks what it got: the emulator numbers its events per connection
+(`event_0001`, …) and the playground numbers frames (`seq`), so a loss, a repeat or a
+reordering shows as a break in the count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+
+STAMP = "x_emulator_sent_at"
+
+
+@dataclass
+class Tally:
+    """What one session saw."""
+
+    latencies: list[float] = field(default_factory=list)  # seconds, emulator send → our receive
+    events: int = 0
+    messages: int = 0
+    broken: str = ""  # why the sequence check failed, if it did
+    done_at: float = 0.0
+    first_at: float = 0.0
+
+
+def response_create(words: int, event_id: str | None = None) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "type": "response.create",
+        "response": {"output_modalities": ["text"], "metadata": {"emulator_words": str(words)}},
+    }
+    if event_id:
+        event["event_id"] = event_id
+    return event
+
+
+class EmulatorSession:
+    """A session straight on an emulator URL (the direct baseline or the bare forwarder)."""
+
+    def __init__(self, url: str, *, pace: float) -> None:
+        self.url = f"{url}?pace={pace:g}&stamp=1"
+        self.ws: ClientConnection | None = None
+        self.tally = Tally()
+        self._last_id = 0
+
+    async def open(self) -> None:
+        self.ws = await connect(self.url, max_size=None, compression=None, open_timeout=30)
+        self._check(json.loads(await self.ws.recv()))
+
+    def _check(self, event: dict[str, Any]) -> None:
+        n = int(event["event_id"].rsplit("_", 1)[1])
+        if n != self._last_id + 1 and not self.tally.broken:
+            self.tally.broken = f"event {n} after {self._last_id}"
+        self._last_id = n
+
+    async def start(self, words: int) -> None:
+        assert self.ws is not None
+        await self.ws.send(json.dumps(response_create(words)))
+
+    async def until_done(self) -> None:
+        assert self.ws is not None
+        async for message in self.ws:
+            now = time.time()
+            event = json.loads(message)
+            self.tally.messages += 1
+            self.tally.events += 1
+            self._check(event)
+            if STAMP in event:
+                self.tally.latencies.append(now - event[STAMP])
+                if not self.tally.first_at:
+                    self.tally.first_at = event[STAMP]
+            if event["type"] == "response.done":
+                self.tally.done_at = now
+                return
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+
+
+class PlaygroundSession:
+    """A session through the playground: REST to open and drive it, its WebSocket to watch."""
+
+    def __init__(self, http: httpx.AsyncClient, token: str, *, pace: float) -> None:
+        self.http = http
+        self.token = token
+        self.pace = pace
+        self.id = ""
+        self.ws: ClientConnection | None = None
+        self.tally = Tally()
+        self._last_seq = 0
+        self.probe_answers: asyncio.Queue[float] = asyncio.Queue()
+
+    async def open(self, *, watch: bool = True) -> None:
+        res = await self.http.post(
+            "/api/sessions", json={"upstream": "emulator", "emulator": {"pace": self.pace, "stamp": True}}
+        )
+        res.raise_for_status()
+        body = res.json()
+        self.id = body["id"]
+        if watch:
+            self.ws = await connect(
+                body["ws_url"] + "?after=0",
+                additional_headers={"Authorization": f"Bearer {self.token}"},
+                max_size=None,
+                compression=None,
+                open_timeout=30,
+            )
+            # The session.created frame: the stream is live from here on.
+            self._take(await self.ws.recv())
+
+    def _take(self, message: str | bytes) -> list[dict[str, Any]]:
+        now = time.time()
+        frames = json.loads(message)
+        self.tally.messages += 1
+        events = []
+        for frame in frames:
+            seq = frame["seq"]
+            if seq is None:
+                continue
+            if seq != self._last_seq + 1 and not self.tally.broken:
+                self.tally.broken = f"seq {seq} after {self._last_seq}"
+            self._last_seq = max(self._last_seq, seq)
+            self.tally.events += 1
+            event = frame.get("event")
+            if event is None:
+                continue
+            if STAMP in event:
+                self.tally.latencies.append(now - event[STAMP])
+                if not self.tally.first_at:
+                    self.tally.first_at = event[STAMP]
+                if event["type"] == "input_audio_buffer.cleared":
+                    self.probe_answers.put_nowait(event[STAMP])
+            events.append(event)
+        return events
+
+    async def start(self, words: int) -> None:
+        # Over the watcher's socket, as the browser does: a REST call per session would put
+        # the API's cost, not the relay's, into the streams' first latencies (REST is measured apart).
+        assert self.ws is not None
+        await self.ws.send(json.dumps(response_create(words)))
+
+    async def until_done(self) -> None:
+        assert self.ws is not None
+        async for message in self.ws:
+            events = self._take(message)
+            if any(e["type"] == "response.done" for e in events):
+                self.tally.done_at = time.time()
+                return
+
+    async def drain(self) -> None:
+        """Read frames until the socket closes (used while probes run)."""
+        assert self.ws is not None
+        async for message in self.ws:
+            self._take(message)
+
+    async def probe(self) -> float:
+        """REST client event → the emulator's answer stamp: seconds from POST to the upstream."""
+        sent = time.time()
+        res = await self.http.post(f"/api/sessions/{self.id}/client-events/input_audio_buffer.clear", json={})
+        res.raise_for_status()
+        answered = await asyncio.wait_for(self.probe_answers.get(), 10)
+        return answered - sent
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        await self.http.post(f"/api/sessions/{self.id}/close")

@@ -1,0 +1,148 @@
+"""The processes a benchmark run starts: the emulator, the bare forwarder and the playground.
+
+The relay under test (forwarder or playground) is pinned to one core; the emulator
+and the load generator share the other, so what is measured is one worker's work.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+CORES = sorted(os.sched_getaffinity(0))
+RELAY_CORE = {CORES[-1]}
+LOAD_CORES = set(CORES[:-1]) or RELAY_CORE
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pin(pid: int, cores: set[int]) -> None:
+    os.sched_setaffinity(pid, cores)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited:\n{log.read_text()[-3000:]}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"{proc.args} did not listen on {port}:\n{log.read_text()[-3000:]}")
+
+
+@contextmanager
+def process(args: list[str], *, port: int, cores: set[int], log: Path, env: dict[str, str]) -> Iterator[int]:
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            pin(proc.pid, cores)
+            wait_for_port(port, proc, log)
+            yield proc.pid
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@dataclass
+class Services:
+    emulator_url: str
+    forwarder_url: str
+    playground_url: str
+    playground_pid: int
+    forwarder_pid: int
+    token: str
+
+
+@contextmanager
+def services(work: Path) -> Iterator[Services]:
+    """Start the emulator, the bare forwarder and the playground (as `make run` serves it)."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "playground.settings",
+        "PLAYGROUND_VAR_DIR": str(work),
+        "YC_API_KEY": "",
+        "YC_IAM_TOKEN": "",
+        "PLAYGROUND_DATABASE_URL": "",
+        "PLAYGROUND_REDIS_URL": "",
+        "PLAYGROUND_MAX_LIVE_SESSIONS": "100000",
+    }
+    emulator_port, forwarder_port, playground_port = free_port(), free_port(), free_port()
+    emulator_url = f"ws://127.0.0.1:{emulator_port}/v1/realtime"
+    env["PLAYGROUND_EMULATOR_URL"] = emulator_url
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    token = subprocess.run(
+        [*manage, "create_api_token", "bench"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    with ExitStack() as stack:
+        stack.enter_context(
+            process(
+                [*manage, "realtime_emulator", "--port", str(emulator_port), "--lifetime", "0"],
+                port=emulator_port,
+                cores=LOAD_CORES,
+                log=work / "emulator.log",
+                env=env,
+            )
+        )
+        forwarder_pid = stack.enter_context(
+            process(
+                [sys.executable, "-m", "bench.forwarder", "--port", str(forwarder_port), "--upstream", emulator_url],
+                port=forwarder_port,
+                cores=RELAY_CORE,
+                log=work / "forwarder.log",
+                env=env,
+            )
+        )
+        playground_pid = stack.enter_context(
+            process(
+                [sys.executable, "-m", "uvicorn", "playground.asgi:application", "--host", "127.0.0.1"]
+                + ["--port", str(playground_port), "--ws", "websockets-sansio", "--lifespan", "off"]
+                + ["--log-level", "warning", "--no-access-log"],
+                port=playground_port,
+                cores=RELAY_CORE,
+                log=work / "playground.log",
+                env=env,
+            )
+        )
+        pin(os.getpid(), LOAD_CORES)
+        httpx.get(f"http://127.0.0.1:{playground_port}/accounts/login/", timeout=30).raise_for_status()
+        yield Services(
+            emulator_url=emulator_url,
+            forwarder_url=f"ws://127.0.0.1:{forwarder_port}/v1/realtime",
+            playground_url=f"http://127.0.0.1:{playground_port}",
+            playground_pid=playground_pid,
+            forwarder_pid=forwarder_pid,
+            token=token,
+        )

@@ -1,0 +1,60 @@
+"""An in-memory channel layer that costs O(1) per message.
+
+Channels' InMemoryChannelLayer scans every channel and every group membership
+on each send and receive (to expire old messages), creates a task per group
+member and deep-copies every message: with a few hundred watchers that is most
+of a relay's CPU (../shared/DESIGN.md, "What a relay costs"). This one expires
+at most once a second and sends to group members directly. Messages are
+shallow-copied: the playground's messages hold only strings and numbers, and
+no receiver mutates them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from channels.exceptions import ChannelFull
+from channels.layers import InMemoryChannelLayer
+
+EXPIRE_EVERY_S = 1.0
+
+
+class FastInMemoryChannelLayer(InMemoryChannelLayer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._next_clean = 0.0
+
+    def _clean_expired(self) -> None:
+        now = time.monotonic()
+        if now < self._next_clean:
+            return
+        self._next_clean = now + EXPIRE_EVERY_S
+        super()._clean_expired()
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        assert isinstance(message, dict), "message is not a dict"
+        queue = self.channels.get(channel)
+        if queue is None:
+            self.require_valid_channel_name(channel)
+            queue = self.channels.setdefault(channel, asyncio.Queue(maxsize=self.get_capacity(channel)))
+        try:
+            queue.put_nowait((time.time() + self.expiry, dict(message)))
+        except asyncio.QueueFull:
+            raise ChannelFull(channel) from None
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        assert isinstance(message, dict), "Message is not a dict"
+        self._clean_expired()
+        members = self.groups.get(group)
+        if not members:
+            return
+        expires = time.time() + self.expiry
+        for channel in list(members):
+            queue = self.channels.get(channel)
+            if queue is None:
+                queue = self.channels.setdefault(channel, asyncio.Queue(maxsize=self.get_capacity(channel)))
+            # A full queue drops the message, as in Channels: the watcher refills from the recording.
+            if not queue.full():
+                queue.put_nowait((expires, dict(message)))
