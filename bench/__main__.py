@@ -25,7 +25,7 @@ class Plan:
     pace: float = 50.0
     latency_sessions: tuple[int, ...] = (1, 50, 200)
     stream_seconds: float = 8.0
-    capacity_steps: tuple[int, ...] = (100, 200, 300, 400, 500, 600, 800, 1000)
+    capacity_steps: tuple[int, ...] = (100, 150, 200, 250, 300, 400, 500, 600, 800)
     capacity_seconds: float = 5.0
     throughput_sessions: int = 20
     throughput_words: int = 2000
@@ -39,7 +39,7 @@ class Plan:
         return cls(
             quick=True,
             stream_seconds=3.0,
-            capacity_steps=(100, 200, 400),
+            capacity_steps=(100, 200, 300),
             capacity_seconds=2.0,
             throughput_words=600,
             probes=5,

@@ -24,6 +24,11 @@ RELAY_CORE = {CORES[-1]}
 LOAD_CORES = set(CORES[:-1]) or RELAY_CORE
 
 
+# As `make run` serves the playground (Makefile), with the access log off.
+UVICORN = [sys.executable, "-m", "uvicorn", "playground.asgi:application", "--host", "127.0.0.1"]
+UVICORN += ["--ws", "websockets-sansio", "--lifespan", "off"]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -127,9 +132,7 @@ def services(work: Path) -> Iterator[Services]:
         )
         playground_pid = stack.enter_context(
             process(
-                [sys.executable, "-m", "uvicorn", "playground.asgi:application", "--host", "127.0.0.1"]
-                + ["--port", str(playground_port), "--ws", "websockets-sansio", "--lifespan", "off"]
-                + ["--log-level", "warning", "--no-access-log"],
+                [*UVICORN, "--port", str(playground_port), "--log-level", "warning", "--no-access-log"],
                 port=playground_port,
                 cores=RELAY_CORE,
                 log=work / "playground.log",

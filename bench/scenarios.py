@@ -152,7 +152,8 @@ class Bench:
 
             await asyncio.gather(*(one(c) for c in clients))
 
-        words = int(pace * (probes * 0.1 + 2))
+        # Streams long enough to outlast the probes (a probe's answer arrives on the stream).
+        words = int(pace * (probes * 0.3 + 3))
         result, _ = await self.stream("playground", sessions=sessions, pace=pace, words=words, during=probe_all)
         return percentile(samples, 50) * 1000, percentile(samples, 99) * 1000, result.problems
 

@@ -96,16 +96,18 @@ INSTALLED_APPS = [
     "playground.realtime",
 ]
 
+# Django's stock middleware, subclassed to run in the event loop where they do no I/O
+# (playground/middleware.py): under ASGI each would otherwise cost two thread hops.
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    # Static files from the app server itself (uvicorn serves no static files of its own).
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "playground.middleware.LoopSecurityMiddleware",
+    # Static files from the app server itself (uvicorn serves none of its own), async-native.
+    "servestatic.middleware.ServeStaticMiddleware",
+    "playground.middleware.LoopSessionMiddleware",
+    "playground.middleware.LoopCommonMiddleware",
+    "playground.middleware.LoopCsrfViewMiddleware",
+    "playground.middleware.LoopAuthenticationMiddleware",
+    "playground.middleware.LoopMessageMiddleware",
+    "playground.middleware.LoopXFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "playground.urls"
@@ -188,9 +190,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
-# In debug, served straight from static/ (no collectstatic needed, edits show at once).
-WHITENOISE_USE_FINDERS = DEBUG
-WHITENOISE_AUTOREFRESH = DEBUG
+# In debug, served straight from static/ (no collectstatic needed). No autorefresh: it
+# would look for a file on disk (in a thread) on every request.
+SERVESTATIC_USE_FINDERS = DEBUG
+SERVESTATIC_AUTOREFRESH = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # An audio append may carry 15 MiB of PCM: 20 MiB as base64, plus the envelope.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 21 * 1024 * 1024

@@ -34,6 +34,17 @@ async def test_watcher_fills_dropped_batches_from_the_recording(
         await real_group_send(group, message)
 
     monkeypatch.setattr(layer, "group_send", lossy_group_send)
+    if hasattr(layer, "group_send_nowait"):
+        real_nowait = layer.group_send_nowait
+
+        def lossy_nowait(group: str, message: dict[str, Any]) -> None:
+            sent["n"] += 1
+            if message["type"] == "relay.frames" and sent["n"] % 3 == 0:
+                sent["dropped"] += 1
+                return
+            real_nowait(group, message)
+
+        monkeypatch.setattr(layer, "group_send_nowait", lossy_nowait)
     session = await create_session(api, emulator={"pace": 200})
     watcher = await watch(session["id"])
     await api.post(f"/api/sessions/{session['id']}/client-events/conversation.item.create", json=USER_SAYS)

@@ -6,13 +6,19 @@ catch-up and gap logic lives in follow.py; validation in events.py.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from . import selectors
@@ -36,9 +42,47 @@ def local_notice(kind: str, message: str, **extra: Any) -> str:
     return json.dumps([{"seq": None, "direction": "playground", "ts": round(time.time(), 6), "notice": notice}])
 
 
+async def _serve_sources(
+    sources: list[Callable[[], Awaitable[Any]]], dispatch: Callable[[Any], Awaitable[None]]
+) -> None:
+    """Like channels' await_many_dispatch, without a new task and an asyncio.wait per message.
+
+    One reader per source (the socket, the channel layer); a lock keeps handlers one at a
+    time, in arrival order per source, as Channels does. The first error (StopConsumer
+    included) ends both readers and is raised.
+    """
+    lock = asyncio.Lock()
+
+    async def pump(source: Callable[[], Awaitable[Any]]) -> None:
+        while True:
+            message = await source()
+            async with lock:
+                await dispatch(message)
+
+    tasks = [asyncio.create_task(pump(source)) for source in sources]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class SessionConsumer(AsyncWebsocketConsumer):
     session: RealtimeSession
     follower: Follower
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # AsyncConsumer.__call__ with a cheaper dispatch loop: this socket carries every delta.
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+        self.base_send = send
+        with contextlib.suppress(StopConsumer):
+            await _serve_sources([receive, self.channel_receive], self.dispatch)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         if message["type"] in _NO_DB_HANDLERS:

@@ -4,7 +4,8 @@ Channels' InMemoryChannelLayer scans every channel and every group membership
 on each send and receive (to expire old messages), creates a task per group
 member and deep-copies every message: with a few hundred watchers that is most
 of a relay's CPU (../shared/DESIGN.md, "What a relay costs"). This one expires
-at most once a second and sends to group members directly. Messages are
+at most once a second, sends to group members directly and keeps a channel's
+queue while it is in use instead of rebuilding it for every message. Messages are
 shallow-copied: the playground's messages hold only strings and numbers, and
 no receiver mutates them.
 """
@@ -45,6 +46,10 @@ class FastInMemoryChannelLayer(InMemoryChannelLayer):
             raise ChannelFull(channel) from None
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        self.group_send_nowait(group, message)
+
+    def group_send_nowait(self, group: str, message: dict[str, Any]) -> None:
+        """group_send without a coroutine: the relay publishes from a plain callback."""
         assert isinstance(message, dict), "Message is not a dict"
         self._clean_expired()
         members = self.groups.get(group)

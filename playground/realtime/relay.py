@@ -34,8 +34,6 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 5.0
 FIRST_EVENT_TIMEOUT_S = 10.0
-# At most this many event-loop rounds spent gathering a burst into one batch.
-GATHER_ROUNDS = 8
 
 # Strong references to running relays' tasks (asyncio keeps only weak ones).
 # Not a routing table: relays are reached through the channel layer only.
@@ -53,6 +51,11 @@ class Relay:
         self.seq = 0
         self._to_publish: list[Frame] = []
         self._publish_ready = asyncio.Event()
+        self._publishing = False
+        self._flush_scheduled = False
+        # The in-memory layer can send without awaiting: then a batch goes out from a plain
+        # callback, with no task switch per event.
+        self._send_nowait: Callable[[str, dict[str, Any]], None] | None = getattr(self.layer, "group_send_nowait", None)
         # Set whenever a batch was published or recorded: the end of a session waits on it.
         self._progress = asyncio.Event()
         self._published_seq = 0
@@ -110,7 +113,7 @@ class Relay:
         # Published only once the recording and the state are written: whoever
         # reads the session after this notice sees it ended and complete.
         self._to_publish.append(notice)
-        self._publish_ready.set()
+        self._schedule_publish()
         await self._wait_until(lambda: self._published_seq >= notice.seq)
         for task in self._tasks:
             task.cancel()
@@ -132,7 +135,7 @@ class Relay:
         frame = Frame(seq=self.seq, direction=direction, ts=time.time(), type=type_, data=data)
         if publish:
             self._to_publish.append(frame)
-            self._publish_ready.set()
+            self._schedule_publish()
         if record:
             self._recorder.add(self.session_id, frame, self._on_recorded)
         return frame
@@ -222,31 +225,38 @@ class Relay:
 
     # --- batching -------------------------------------------------------------
 
+    def _schedule_publish(self) -> None:
+        # After everything already runnable in this loop round (the rest of a burst being
+        # read off the socket): not a timer, a lone event still goes out at once.
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._send_nowait is None or self._publishing:
+            self._publish_ready.set()  # an async layer (Redis): the publisher task sends
+            return
+        frames, self._to_publish = self._to_publish, []
+        if frames:
+            self._send_nowait(self.group, _frames_message(frames))
+            self._published_seq = frames[-1].seq
+            self._progress.set()
+
     async def _publish(self) -> None:
+        """For layers whose send must be awaited: whatever piled up during a send goes next, as one."""
         while True:
             await self._publish_ready.wait()
-            # Scheduler rounds, not a timer: while each round brings more frames (a burst
-            # being read off the socket), they join this batch; a lone event waits one round.
-            count = len(self._to_publish)
-            for _ in range(GATHER_ROUNDS):
-                await asyncio.sleep(0)
-                if len(self._to_publish) == count:
-                    break
-                count = len(self._to_publish)
             self._publish_ready.clear()
-            while self._to_publish:
-                frames, self._to_publish = self._to_publish, []
-                await self.layer.group_send(
-                    self.group,
-                    {
-                        "type": "relay.frames",
-                        "first": frames[0].seq,
-                        "last": frames[-1].seq,
-                        "text": frames_text(frames),
-                    },
-                )
-                self._published_seq = frames[-1].seq
-                self._progress.set()
+            self._publishing = True
+            try:
+                while self._to_publish:
+                    frames, self._to_publish = self._to_publish, []
+                    await self.layer.group_send(self.group, _frames_message(frames))
+                    self._published_seq = frames[-1].seq
+                    self._progress.set()
+            finally:
+                self._publishing = False
 
     async def _wait_until(self, done: Callable[[], bool]) -> None:
         while not done():
@@ -262,6 +272,10 @@ class Relay:
                 )
             except Exception:
                 log.exception("relay %s: heartbeat failed", self.session_id)
+
+
+def _frames_message(frames: list[Frame]) -> dict[str, Any]:
+    return {"type": "relay.frames", "first": frames[0].seq, "last": frames[-1].seq, "text": frames_text(frames)}
 
 
 async def relays_shutdown() -> None:
