@@ -4,6 +4,7 @@ returns figures. Percentiles are over every streamed event of every session."""
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -140,20 +141,23 @@ class Bench:
         return result, extra
 
     async def rest_probe(self, *, sessions: int, probes: int, pace: float) -> tuple[float, float, list[str]]:
-        """REST client event → upstream frame, while `sessions` sessions stream at `pace`."""
+        """REST client event → upstream frame, while `sessions` sessions stream at `pace`.
+
+        Each session sends `probes` events at random intervals (0.2–0.6 s, seeded), as scripts
+        driving conversations would: not all at the same instant."""
         samples: list[float] = []
+        rng = random.Random(sessions)
 
         async def probe_all(clients: list[PlaygroundSession]) -> None:
             async def one(c: PlaygroundSession) -> None:
-                await asyncio.sleep(0.5)
                 for _ in range(probes):
+                    await asyncio.sleep(rng.uniform(0.2, 0.6))
                     samples.append(await c.probe())
-                    await asyncio.sleep(0.05)
 
             await asyncio.gather(*(one(c) for c in clients))
 
         # Streams long enough to outlast the probes (a probe's answer arrives on the stream).
-        words = int(pace * (probes * 0.3 + 3))
+        words = int(pace * (probes * 0.6 + 3))
         result, _ = await self.stream("playground", sessions=sessions, pace=pace, words=words, during=probe_all)
         return percentile(samples, 50) * 1000, percentile(samples, 99) * 1000, result.problems
 

@@ -145,6 +145,8 @@ else:
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
             "TEST": {"NAME": str(VAR_DIR / "test.sqlite3")},
+            # Kept open by the threads that use it (playground/db.py, the recorder).
+            "CONN_MAX_AGE": None,
         }
     }
 

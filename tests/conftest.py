@@ -53,21 +53,27 @@ async def _stop_relays() -> AsyncIterator[None]:
     """No relay outlives its test; each test gets a channel layer of its own event loop."""
     from channels.layers import channel_layers
 
+    from playground.accounts.selectors import api_token_cache_clear
+
     # channels_redis binds locks to the loop that first used them: a layer kept from an
     # earlier test (another loop) would fail with "bound to a different event loop".
     channel_layers.backends.clear()
+    api_token_cache_clear()
     yield
     from asgiref.sync import sync_to_async
     from django.db import connections
 
+    from playground.db import db_close_all
     from playground.realtime.relay import relays_shutdown
 
     await relays_shutdown()
     layer = channel_layers.backends.get("default")
     if layer is not None and hasattr(layer, "close_pools"):
         await layer.close_pools()
-    # The ORM's thread for async code keeps its connection; a test database can't be dropped under it.
+    # Threads that keep their connection (asgiref's, playground.db's): a test database can't be
+    # dropped (PostgreSQL) or flushed cleanly under them.
     await sync_to_async(connections.close_all)()
+    await db_close_all()
 
 
 class Watcher:

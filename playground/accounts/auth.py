@@ -8,19 +8,20 @@ from __future__ import annotations
 from typing import Any
 
 from channels.auth import AuthMiddlewareStack
-from channels.db import database_sync_to_async
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
 from ninja.security import HttpBearer, SessionAuth
+
+from playground.db import db
 
 from .selectors import user_for_api_token
 
 
 class ApiTokenAuth(HttpBearer):
     async def authenticate(self, request: HttpRequest, token: str) -> Any:
-        user = await database_sync_to_async(user_for_api_token)(token=token)
+        user = await db(user_for_api_token, token=token)
         if user is not None:
-            request.user = user
+            request.user = user  # type: ignore[assignment]
         return user
 
 
@@ -54,7 +55,7 @@ class BearerOrCookieAuthMiddleware:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         token = bearer_token_from_scope(scope)
         if token is not None:
-            user = await database_sync_to_async(user_for_api_token)(token=token)
+            user = await db(user_for_api_token, token=token)
             scope = dict(scope, user=user or AnonymousUser())
             return await self.raw_inner(scope, receive, send)
         return await self.inner(scope, receive, send)

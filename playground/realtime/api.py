@@ -11,13 +11,13 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, Literal
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema, Status
 
 from playground.accounts.auth import api_auth
+from playground.db import db
 from playground.errors import PlaygroundError
 
 from . import selectors, services
@@ -115,7 +115,7 @@ def _user(request: HttpRequest) -> Any:
 
 
 async def _get_session(request: HttpRequest, session_id: str) -> RealtimeSession:
-    session = await database_sync_to_async(selectors.session_get)(user=_user(request), session_id=session_id)
+    session = await db(selectors.session_get, user=_user(request), session_id=session_id)
     if session is None:
         raise PlaygroundError(f"No session {session_id}.", status=404)
     return session
@@ -138,8 +138,8 @@ async def session_list(
     request: HttpRequest, state: Literal["connecting", "live", "ended", "interrupted", "failed"] | None = None
 ) -> list[SessionOut]:
     """My sessions, newest first: live, ended, interrupted (each is also a recording)."""
-    await database_sync_to_async(services.sessions_mark_stale)()
-    sessions = await database_sync_to_async(selectors.session_list)(user=_user(request), state=state)
+    await db(services.sessions_mark_stale)
+    sessions = await db(selectors.session_list, user=_user(request), state=state)
     return [_session_out(request, s) for s in sessions]
 
 
@@ -165,9 +165,7 @@ class EventsQuery(Schema):
 async def session_events(request: HttpRequest, session_id: str, query: Query[EventsQuery]) -> list[Any]:
     """Recorded events in seq order, a page at a time: ask again with `after` = the last seq."""
     session = await _get_session(request, session_id)
-    frames = await database_sync_to_async(selectors.event_frames)(
-        session_id=session.id, after=query.after, limit=query.limit
-    )
+    frames = await db(selectors.event_frames, session_id=session.id, after=query.after, limit=query.limit)
     trim_to = settings.PLAYGROUND_TRIM_BASE64_TO if query.trim else None
     return json.loads(frames_text(frames, trim_to=trim_to))
 

@@ -15,11 +15,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
+
+from playground.db import db
 
 from . import selectors
 from .events import ClientEventError, event_to_wire, parse_client_event
@@ -104,9 +105,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         except ValueError:
             await self.close(code=CLOSE_BAD_REQUEST)
             return
-        session = await database_sync_to_async(selectors.session_get)(
-            user=user, session_id=self.scope["url_route"]["kwargs"]["session_id"]
-        )
+        session = await db(selectors.session_get, user=user, session_id=self.scope["url_route"]["kwargs"]["session_id"])
         if session is None:
             await self.close(code=CLOSE_NOT_FOUND)
             return
@@ -176,7 +175,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         except ClientEventError as exc:
             await self.send(text_data=local_notice("rejected", exc.message, field=exc.field, status=exc.status))
             return
-        session = await database_sync_to_async(RealtimeSession.objects.get)(pk=self.session.pk)
+        session = await db(RealtimeSession.objects.get, pk=self.session.pk)
         if session.state != SessionState.LIVE or not session.relay_channel:
             await self.send(
                 text_data=local_notice("rejected", f"The session is {session.state}, not live.", status=409)

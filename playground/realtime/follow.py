@@ -13,7 +13,7 @@ import asyncio
 import json
 from typing import Any
 
-from channels.db import database_sync_to_async
+from playground.db import db
 
 from . import selectors
 from .frames import Frame, frames_text, trimmed_frame_text
@@ -42,8 +42,8 @@ class Follower:
         messages: list[str] = []
         deadline = asyncio.get_running_loop().time() + FILL_WAIT_S
         while upto is None or self.last < upto:
-            frames = await database_sync_to_async(selectors.event_frames)(
-                session_id=self.session_id, after=self.last, upto=upto, limit=CATCH_UP_PAGE
+            frames = await db(
+                selectors.event_frames, session_id=self.session_id, after=self.last, upto=upto, limit=CATCH_UP_PAGE
             )
             if frames and frames[0].seq == self.last + 1:
                 # Only the contiguous run counts: a hole means the recorder is still writing.

@@ -11,11 +11,11 @@ import json
 import uuid
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
+from playground.db import db
 from playground.errors import PlaygroundError
 
 from . import selectors
@@ -80,7 +80,7 @@ async def session_create(
             status=422,
             field="upstream",
         )
-    await database_sync_to_async(_session_start_checks)(upstream=name)
+    await db(_session_start_checks, upstream=name)
     config = session.model_dump(mode="json", exclude_unset=True) if session else {}
     row = await RealtimeSession.objects.acreate(owner=user, upstream=name, config=config)
     try:
