@@ -143,7 +143,7 @@ class Bench:
     async def rest_probe(self, *, sessions: int, probes: int, pace: float) -> tuple[float, float, list[str]]:
         """REST client event → upstream frame, while `sessions` sessions stream at `pace`.
 
-        Each session sends `probes` events at random intervals (0.2–0.6 s, seeded), as scripts
+        Each session sends `probes` events at random intervals (0.2 to 0.6 s, seeded), as scripts
         driving conversations would: not all at the same instant."""
         samples: list[float] = []
         rng = random.Random(sessions)
