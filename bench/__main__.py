@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -143,7 +142,8 @@ def main() -> int:
     plan = Plan.make(args.quick)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         results = asyncio.run(run(plan, Path(tmp)))
-    text = write_report(results, docs=None if args.no_write else ROOT / "docs", command=" ".join(sys.argv))
+    command = "make bench QUICK=1" if args.quick else "make bench"
+    text = write_report(results, docs=None if args.no_write else ROOT / "docs", command=command)
     print(text)
     return 0
 

@@ -207,7 +207,8 @@ def write_report(results: Results, *, docs: Path | None, command: str) -> str:
             "# Benchmarks\n\n"
             "`make bench` runs the emulator, the bare `websockets` forwarder (bench/forwarder.py) and the playground "
             "as `make run` serves it (one uvicorn worker, SQLite, the in-memory channel layer, recording on), and "
-            "drives all three with the same load generator. Ratios compare figures from the same run.\n\n"
+            "drives all three with the same load generator. Ratios compare figures from the same run. "
+            "What bounds a missed target, with a profile: docs/relay-profile.md.\n\n"
             f"Commit: {rev.stdout.strip() or 'unknown'}  \n" + text + "\n\n![Latency and throughput](benchmarks.png)\n"
         )
     return text
