@@ -171,16 +171,16 @@ def chart(results: Results, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     rows = results.latency + [r for r in results.capacity if r.sessions not in results.plan.latency_sessions]
-    for path, color in (("bare", "#888888"), ("playground", "#2f6fed")):
+    for name, color in (("bare", "#888888"), ("playground", "#2f6fed")):
         points = []
-        for r in sorted((r for r in rows if r.path == path), key=lambda r: r.sessions):
+        for r in sorted((r for r in rows if r.path == name), key=lambda r: r.sessions):
             base = _find(rows, "direct", r.sessions)
             if base is not None and r.ok:
                 points.append((r.sessions, r.p50_ms - base.p50_ms, r.p99_ms - base.p99_ms))
         if points:
             xs = [p[0] for p in points]
-            axes[0].plot(xs, [p[1] for p in points], "o--", color=color, label=f"{path} p50")
-            axes[0].plot(xs, [p[2] for p in points], "o-", color=color, label=f"{path} p99")
+            axes[0].plot(xs, [p[1] for p in points], "o--", color=color, label=f"{name} p50")
+            axes[0].plot(xs, [p[2] for p in points], "o-", color=color, label=f"{name} p99")
     axes[0].axhline(10, color="#b42318", linewidth=0.8, linestyle=":", label="10 ms target")
     axes[0].set_xlabel("sessions × 50 events/s")
     axes[0].set_ylabel("added latency, ms")
@@ -190,7 +190,8 @@ def chart(results: Results, path: Path) -> None:
     axes[1].bar(names, [r.events_per_s for r in results.throughput], color=["#888888", "#2f6fed"][: len(names)])
     for i, r in enumerate(results.throughput):
         axes[1].text(i, r.events_per_s, f"{r.events_per_s:,.0f}\n{r.cpu * 100:.0f}% CPU", ha="center", va="bottom")
-    axes[1].set_title("Events/s to watchers, one worker")
+    axes[1].set_title("Events/s to watchers, one worker (unpaced)")
+    axes[1].set_ylim(0, max((r.events_per_s for r in results.throughput), default=1) * 1.25)
     axes[1].set_ylabel("events per second")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
