@@ -84,7 +84,9 @@ class Relay:
         for text in initial_events:
             await self._forward(text)
         for coro in (self._read_upstream(), self._serve_channel(), self._publish(), self._heartbeat()):
-            self._tasks.append(asyncio.create_task(coro))
+            task = asyncio.create_task(coro)
+            task.add_done_callback(self._task_done)
+            self._tasks.append(task)
         main = asyncio.create_task(self._supervise(), name=f"relay {self.session_id}")
         _running.add(main)
         main.add_done_callback(_running.discard)
@@ -122,6 +124,14 @@ class Relay:
         if self._close_request is not None:
             await self._reply(self._close_request, {"type": "relay.ack", "seq": notice.seq})
         log.info("relay %s ended: %s (%s)", self.session_id, state, reason)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        # A relay task that dies of a bug must end the session in words, not leave it half alive.
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        log.error("relay %s: task %s failed", self.session_id, task.get_coro(), exc_info=exc)
+        self._stop(SessionState.INTERRUPTED, f"The relay failed: {exc!r}", "relay_failed")
 
     def _stop(self, state: str, reason: str, kind: str) -> None:
         if self._end is None:
