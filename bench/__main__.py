@@ -37,9 +37,9 @@ class Plan:
             return cls(quick=False)
         return cls(
             quick=True,
-            stream_seconds=3.0,
+            stream_seconds=4.0,
             capacity_steps=(100, 200, 300),
-            capacity_seconds=2.0,
+            capacity_seconds=3.0,
             throughput_words=600,
             probes=5,
         )

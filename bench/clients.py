@@ -24,7 +24,8 @@ STAMP = "x_emulator_sent_at"
 class Tally:
     """What one session saw."""
 
-    latencies: list[float] = field(default_factory=list)  # seconds, emulator send → our receive
+    # (emulator send time, seconds from that send to our receive), per streamed event
+    latencies: list[tuple[float, float]] = field(default_factory=list)
     events: int = 0
     messages: int = 0
     broken: str = ""  # why the sequence check failed, if it did
@@ -74,7 +75,7 @@ class EmulatorSession:
             self.tally.events += 1
             self._check(event)
             if STAMP in event:
-                self.tally.latencies.append(now - event[STAMP])
+                self.tally.latencies.append((event[STAMP], now - event[STAMP]))
                 if not self.tally.first_at:
                     self.tally.first_at = event[STAMP]
             if event["type"] == "response.done":
@@ -134,7 +135,7 @@ class PlaygroundSession:
             if event is None:
                 continue
             if STAMP in event:
-                self.tally.latencies.append(now - event[STAMP])
+                self.tally.latencies.append((event[STAMP], now - event[STAMP]))
                 if not self.tally.first_at:
                     self.tally.first_at = event[STAMP]
                 if event["type"] == "input_audio_buffer.cleared":

@@ -195,3 +195,14 @@ async def test_openapi_documents_all_eleven_bodies(api: httpx.AsyncClient) -> No
         for p in paths
     }
     assert len(schemas) == 11
+
+
+async def test_websocket_client_event_after_the_session_ended_is_refused(api: httpx.AsyncClient, watch: Any) -> None:
+    session = await create_session(api)
+    watcher = await watch(session["id"])
+    await api.post(f"/api/sessions/{session['id']}/close")
+    await watcher.receive_until(lambda f: f["direction"] == "playground" and f["seq"] is not None)
+    await watcher.send({"type": "response.create"})
+    frames = await watcher.receive_until(lambda f: f["seq"] is None)
+    assert frames[-1]["notice"]["status"] == 409
+    assert "ended" in frames[-1]["notice"]["message"]

@@ -37,6 +37,10 @@ CLOSE_BAD_REQUEST = 4400
 _NO_DB_HANDLERS = frozenset({"relay.frames", "relay.ack"})
 
 
+# Frames of the playground's own notices carry this; only those can change the session's state.
+_NOTICE_MARK = '"direction":"playground"'
+
+
 def local_notice(kind: str, message: str, **extra: Any) -> str:
     """A frame for this socket only (seq null): it is not part of the recording."""
     notice = {"kind": kind, "message": message, **extra}
@@ -73,6 +77,7 @@ async def _serve_sources(
 
 class SessionConsumer(AsyncWebsocketConsumer):
     session: RealtimeSession
+    state: str
     follower: Follower
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -110,6 +115,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.session = session
+        self.state = session.state
         trim = query.get("trim", ["0"])[0] not in ("0", "", "false")
         self.follower = Follower(
             session_id=session.id, after=after, trim_to=settings.PLAYGROUND_TRIM_BASE64_TO if trim else None
@@ -134,24 +140,27 @@ class SessionConsumer(AsyncWebsocketConsumer):
     # --- from the relay -------------------------------------------------------
 
     async def relay_frames(self, message: dict[str, Any]) -> None:
-        try:
-            texts = await self.follower.live(message)
-        except GapNotRecorded as exc:
-            await self.send(
-                text_data=local_notice("gap", f"Some events are not recorded yet ({exc}); reconnect with ?after.")
-            )
-            return
-        for text in texts:
-            await self.send(text_data=text)
+        await self._forward(self.follower.live(message))
 
     async def relay_synced(self, message: dict[str, Any]) -> None:
+        await self._forward(self.follower.recorded(upto=int(message["seq"]), wait=True))
+
+    async def _forward(self, texts: Awaitable[list[str]]) -> None:
         try:
-            for text in await self.follower.recorded(upto=int(message["seq"]), wait=True):
+            for text in await texts:
+                if _NOTICE_MARK in text:
+                    self._note_state(text)
                 await self.send(text_data=text)
         except GapNotRecorded as exc:
             await self.send(
                 text_data=local_notice("gap", f"Some events are not recorded yet ({exc}); reconnect with ?after.")
             )
+
+    def _note_state(self, text: str) -> None:
+        for frame in json.loads(text):
+            state = (frame.get("notice") or {}).get("state")
+            if state:
+                self.state = state
 
     async def relay_ack(self, message: dict[str, Any]) -> None:
         """The relay forwarded our client event: the frame itself arrives with the stream."""
@@ -175,15 +184,14 @@ class SessionConsumer(AsyncWebsocketConsumer):
         except ClientEventError as exc:
             await self.send(text_data=local_notice("rejected", exc.message, field=exc.field, status=exc.status))
             return
-        session = await db(RealtimeSession.objects.get, pk=self.session.pk)
-        if session.state != SessionState.LIVE or not session.relay_channel:
-            await self.send(
-                text_data=local_notice("rejected", f"The session is {session.state}, not live.", status=409)
-            )
+        # The state as of connect, kept current by the relay's own end-of-session notice:
+        # no database query per client event (a socket may send one per audio chunk).
+        if self.state != SessionState.LIVE or not self.session.relay_channel:
+            await self.send(text_data=local_notice("rejected", f"The session is {self.state}, not live.", status=409))
             return
         wire = event_to_wire(event)
         await self.channel_layer.send(
-            session.relay_channel,
+            self.session.relay_channel,
             {
                 "type": "relay.client_event",
                 "text": json.dumps(wire, separators=(",", ":"), ensure_ascii=False),
