@@ -16,7 +16,8 @@ What it answers:
   (benchmarks use it for long streams).
 
 Per connection, `?pace=<events/s>&lifetime=<seconds>` in the URL override the
-server's defaults; any path and a `model=` parameter are accepted.
+server's defaults; any path and a `model=` parameter are accepted; `?stamp=1`
+(benchmarks) adds each event's send time as `x_emulator_sent_at`.
 """
 
 from __future__ import annotations
