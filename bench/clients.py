@@ -43,6 +43,40 @@ def response_create(words: int, event_id: str | None = None) -> dict[str, Any]:
     return event
 
 
+class RawHttp:
+    """A keep-alive HTTP/1.1 connection for REST probes: httpx costs the load generator's shared core
+    about a millisecond of CPU per request, which would show up as the playground's latency."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        self.host, _, port = base_url.removeprefix("http://").partition(":")
+        self.port = int(port)
+        self.token = token
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: bytes) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAuthorization: Bearer {self.token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        status = int((await self.reader.readline()).split()[1])
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        await self.reader.readexactly(length)
+        return status
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
 class EmulatorSession:
     """A session straight on an emulator URL (the direct baseline or the bare forwarder)."""
 
@@ -99,6 +133,7 @@ class PlaygroundSession:
         self.tally = Tally()
         self._last_seq = 0
         self.probe_answers: asyncio.Queue[float] = asyncio.Queue()
+        self.raw: RawHttp | None = None
 
     async def open(self, *, watch: bool = True) -> None:
         res = await self.http.post(
@@ -174,4 +209,6 @@ class PlaygroundSession:
     async def close(self) -> None:
         if self.ws is not None:
             await self.ws.close()
+        if self.raw is not None:
+            await self.raw.close()
         await self.http.post(f"/api/sessions/{self.id}/close")
