@@ -45,6 +45,7 @@ async def test_signup_login_session_and_csrf_over_asgi(application: Any, transac
 
 async def test_static_files_are_served(application: Any, transactional_db: None) -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver") as c:
-        res = await c.get("/static/playground/session-view.js")
+        res = await c.get("/static/playground/console.js")
     assert res.status_code == 200
-    assert "lastSeq" in res.text
+    assert res.headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    assert '"use strict"' in res.text

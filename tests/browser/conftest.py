@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,3 +52,41 @@ def page(browser: Any) -> Iterator[Any]:
 @pytest.fixture(autouse=True)
 def _stop_relays() -> None:
     """Relays run in the served process here, not in the test's (Playwright's sync API owns the loop)."""
+
+
+PASSWORD = "a-Long-pass-42"
+
+
+def sign_up(page: Any, live_url: str) -> str:
+    """Sign a fresh user up through the UI; leaves the page on the home page, signed in."""
+    username = "user-" + uuid.uuid4().hex[:8]
+    page.goto(live_url + "/accounts/signup/")
+    page.fill("#id_username", username)
+    page.fill("#id_password1", PASSWORD)
+    page.fill("#id_password2", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("text=New session")
+    return username
+
+
+def open_session(page: Any, live_url: str, body: dict[str, Any]) -> str:
+    """Open a session with POST /api/sessions from the signed-in home page (the page's own api.js, so the
+    cookie and CSRF header are the browser's) and go to its console; returns the session id."""
+    session = page.evaluate("(body) => playgroundApi.call('POST', '/sessions', body)", body)
+    page.goto(f"{live_url}/sessions/{session['id']}/")
+    return str(session["id"])
+
+
+@pytest.fixture
+def page_errors(page: Any) -> Iterator[list[str]]:
+    """Uncaught script errors on the page; tests assert it stays empty."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    def on_console(msg: Any) -> None:
+        # The browser asks for /favicon.ico on its own; the playground has none.
+        if msg.type == "error" and not msg.location.get("url", "").endswith("/favicon.ico"):
+            errors.append(msg.text)
+
+    page.on("console", on_console)
+    yield errors
