@@ -7,6 +7,7 @@ local defaults are checked at start-up and refused loudly.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -220,6 +221,24 @@ PLAYGROUND_MAX_LIVE_SESSIONS = _env_int("PLAYGROUND_MAX_LIVE_SESSIONS", 10)
 # Live frames and the events list can shorten base64 audio to this many characters
 # when a client asks for it (?trim=1); the recording always keeps it whole.
 PLAYGROUND_TRIM_BASE64_TO = _env_int("PLAYGROUND_TRIM_BASE64_TO", 64)
+
+# The console's cost estimate. Placeholders, not Yandex's tariff: set PLAYGROUND_PRICES to a JSON
+# object with any of these keys to match your contract.
+PLAYGROUND_PRICES: dict[str, object] = {
+    "currency": "₽",
+    "textInputPer1kTokens": 0.2,
+    "textOutputPer1kTokens": 0.4,
+    "audioInputPerSecond": 0.02,
+    "audioOutputPerSecond": 0.04,
+}
+if os.environ.get("PLAYGROUND_PRICES"):
+    try:
+        _prices = json.loads(os.environ["PLAYGROUND_PRICES"])
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"PLAYGROUND_PRICES must be a JSON object: {exc}") from None
+    if not isinstance(_prices, dict) or set(_prices) - set(PLAYGROUND_PRICES):
+        raise ImproperlyConfigured(f"PLAYGROUND_PRICES may only set: {', '.join(PLAYGROUND_PRICES)}")
+    PLAYGROUND_PRICES.update(_prices)
 
 if not DEBUG and (YC_API_KEY or YC_IAM_TOKEN) and not YC_FOLDER_ID:
     raise ImproperlyConfigured("YC_FOLDER_ID is required with YC_API_KEY or YC_IAM_TOKEN.")

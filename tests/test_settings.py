@@ -67,3 +67,10 @@ def test_bad_values_name_the_variable(tmp_path: Path) -> None:
     assert "PLAYGROUND_MAX_LIVE_SESSIONS must be a whole number, not 'ten'" in res.stderr
     res = start({"PLAYGROUND_DEBUG": "maybe"}, tmp_path)
     assert "PLAYGROUND_DEBUG must be true or false" in res.stderr
+
+
+def test_prices_come_from_the_environment_and_bad_keys_are_named(tmp_path: Path) -> None:
+    res = start({"PLAYGROUND_PRICES": '{"textOutputPer1kTokens": 1.5, "cheap": 1}'}, tmp_path)
+    assert "PLAYGROUND_PRICES may only set" in res.stderr
+    res = start({"PLAYGROUND_PRICES": "{not json"}, tmp_path)
+    assert "PLAYGROUND_PRICES must be a JSON object" in res.stderr

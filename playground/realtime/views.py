@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -60,6 +61,7 @@ def session_page(request: HttpRequest, session_id: str) -> HttpResponse:
         "config": session.config,
         "clientEventTypes": list(CLIENT_EVENTS),
         "voices": list(SPEECHKIT_VOICES),
+        "prices": settings.PLAYGROUND_PRICES,
     }
     context = {
         "session": session,

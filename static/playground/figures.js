@@ -7,13 +7,8 @@ window.PG = window.PG || {};
 // ESTIMATES ONLY: placeholder prices, not Yandex's price list (which changes, and differs by
 // contract). Yandex bills realtime speech per second of input and output audio plus text tokens;
 // put your own numbers here to get a useful estimate.
-PG.PRICES = Object.freeze({
-  currency: "₽",
-  textInputPer1kTokens: 0.2,
-  textOutputPer1kTokens: 0.4,
-  audioInputPerSecond: 0.02,
-  audioOutputPerSecond: 0.04,
-});
+// From Django's settings (PLAYGROUND_PRICES), passed in the page's json_script data.
+PG.PRICES = Object.freeze(JSON.parse(document.getElementById("page-data").textContent).prices);
 
 PG.createFigures = function createFigures({ store, sessionRate }) {
   const { h, fmtInt, fmtMs, b64Bytes } = PG.util;
