@@ -38,29 +38,9 @@ def other_token(transactional_db: None) -> str:
     return api_token_create(user=user)
 
 
-@pytest.fixture
-async def api(application: Any, token: str) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client on the full ASGI application, authenticated with a bearer token."""
-    transport = httpx.ASGITransport(app=application)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver", headers={"Authorization": f"Bearer {token}"}, timeout=30
-    ) as client:
-        yield client
-
-
-@pytest.fixture(autouse=True)
-async def _stop_relays() -> AsyncIterator[None]:
-    """No relay outlives its test; each test gets a channel layer of its own event loop."""
-    from channels.layers import channel_layers
-
-    from playground.accounts.selectors import api_token_cache_clear
-
-    # channels_redis binds locks to the loop that first used them: a layer kept from an
-    # earlier test (another loop) would fail with "bound to a different event loop".
-    channel_layers.backends.clear()
-    api_token_cache_clear()
-    yield
+async def _shutdown_relays_and_threads() -> None:
     from asgiref.sync import sync_to_async
+    from channels.layers import channel_layers
     from django.db import connections
 
     from playground.db import db_close_all
@@ -74,6 +54,35 @@ async def _stop_relays() -> AsyncIterator[None]:
     # dropped (PostgreSQL) or flushed cleanly under them.
     await sync_to_async(connections.close_all)()
     await db_close_all()
+
+
+@pytest.fixture
+async def api(application: Any, token: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the full ASGI application, authenticated with a bearer token.
+
+    Its teardown stops the relays the test started: it runs before the database fixture's
+    flush (it depends on it), so no relay writes while the tables are truncated."""
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as client:
+        yield client
+    await _shutdown_relays_and_threads()
+
+
+@pytest.fixture(autouse=True)
+async def _fresh_layer() -> AsyncIterator[None]:
+    """Each test gets a channel layer of its own event loop, and nothing outlives it."""
+    from channels.layers import channel_layers
+
+    from playground.accounts.selectors import api_token_cache_clear
+
+    # channels_redis binds locks to the loop that first used them: a layer kept from an
+    # earlier test (another loop) would fail with "bound to a different event loop".
+    channel_layers.backends.clear()
+    api_token_cache_clear()
+    yield
+    await _shutdown_relays_and_threads()
 
 
 class Watcher:

@@ -50,7 +50,7 @@ def page(browser: Any) -> Iterator[Any]:
 
 
 @pytest.fixture(autouse=True)
-def _stop_relays() -> None:
+def _fresh_layer() -> None:
     """Relays run in the served process here, not in the test's (Playwright's sync API owns the loop)."""
 
 
