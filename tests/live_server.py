@@ -31,6 +31,8 @@ def served_playground(var_dir: Path, *, env: dict[str, str] | None = None) -> It
         "DJANGO_SETTINGS_MODULE": "playground.settings",
         "YC_API_KEY": "",
         "YC_IAM_TOKEN": "",
+        # The browser tests open many sessions in one served playground (not all closed).
+        "PLAYGROUND_MAX_LIVE_SESSIONS": "200",
         **(env or {}),
     }
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=full_env, check=True)

@@ -76,6 +76,9 @@
     }),
   });
 
+  // Voice (voice.js): the microphone, the answer's audio and barge-in, in #voice-slot.
+  const voice = PG.createVoice({ store, send, sessionRate, root: document.getElementById("voice-slot") });
+
   // Errors and notices from the stream, in words.
   store.subscribe((frame) => {
     if (frame.notice) {
@@ -177,6 +180,7 @@
     transcript,
     figures,
     panel,
+    voice,
     // Feed frames as if the socket had sent them (tests, demos). Numbered frames must continue
     // after store.lastSeq; a higher seq is accepted without the socket's gap check.
     ingest(frames) {

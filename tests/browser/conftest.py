@@ -90,3 +90,28 @@ def page_errors(page: Any) -> Iterator[list[str]]:
 
     page.on("console", on_console)
     yield errors
+
+
+FAKE_MIC_FLAGS = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+@pytest.fixture
+def fake_mic_browser(browser: Any) -> Iterator[Any]:
+    """A factory: `fake_mic_browser(wav_path)` launches a separate Chromium whose microphone plays
+    that WAV file (looped) and whose audio may start without a gesture; closed after the test.
+    It reuses the session browser's Playwright (a second sync_playwright cannot run in this thread)."""
+    launched: list[Any] = []
+
+    def launch(wav: Path) -> Any:
+        args = [*CHROMIUM_FLAGS, *FAKE_MIC_FLAGS, f"--use-file-for-fake-audio-capture={wav}"]
+        fake = browser.browser_type.launch(executable_path=CHROMIUM, args=args, headless=True)
+        launched.append(fake)
+        return fake
+
+    yield launch
+    for fake in launched:
+        fake.close()
