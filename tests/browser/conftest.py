@@ -72,6 +72,8 @@ def sign_up(page: Any, live_url: str) -> str:
 def open_session(page: Any, live_url: str, body: dict[str, Any]) -> str:
     """Open a session with POST /api/sessions from the signed-in home page (the page's own api.js, so the
     cookie and CSRF header are the browser's) and go to its console; returns the session id."""
+    # The home page's scripts come last in its body: the heading can be there before api.js ran.
+    page.wait_for_function("() => typeof window.playgroundApi !== 'undefined'")
     session = page.evaluate("(body) => playgroundApi.call('POST', '/sessions', body)", body)
     page.goto(f"{live_url}/sessions/{session['id']}/")
     return str(session["id"])
