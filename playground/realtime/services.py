@@ -48,7 +48,8 @@ def sessions_mark_stale() -> int:
     return count
 
 
-def _session_start_checks(*, upstream: str) -> None:
+def _live_sessions_check() -> None:
+    """Refuse a new session when the deployment's live sessions are at the limit (429)."""
     sessions_mark_stale()
     live = selectors.session_live_count()
     if live >= settings.PLAYGROUND_MAX_LIVE_SESSIONS:
@@ -80,7 +81,7 @@ async def session_create(
             status=422,
             field="upstream",
         )
-    await db(_session_start_checks, upstream=name)
+    await db(_live_sessions_check)
     config = session.model_dump(mode="json", exclude_unset=True) if session else {}
     row = await RealtimeSession.objects.acreate(owner=user, upstream=name, config=config)
     try:
