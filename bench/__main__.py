@@ -37,11 +37,11 @@ class Plan:
             return cls(quick=False)
         return cls(
             quick=True,
-            stream_seconds=4.0,
-            capacity_steps=(100, 200, 300),
-            capacity_seconds=3.0,
+            stream_seconds=3.0,
+            capacity_steps=(100, 200),
+            capacity_seconds=2.5,
             throughput_words=600,
-            probes=5,
+            probes=4,
         )
 
 

@@ -135,6 +135,13 @@ def build(results: Results, command: str) -> tuple[str, dict[str, Any]]:
         f"Packages: {versions}  \n"
         f"Run: {'QUICK' if plan.quick else 'full'}, {results.seconds:.0f} s; streams of {plan.pace:g} text deltas/s "
         f"per session; the relay under test pinned to one core, the emulator and load generator on the other."
+        + (
+            "  \nQUICK: short streams and capacity steps up to "
+            f"{max(plan.capacity_steps)} sessions only, so its capacity figures are a smoke test; "
+            "docs/benchmarks.md holds a full run."
+            if plan.quick
+            else ""
+        )
     )
     text = "\n\n".join(
         [
@@ -199,17 +206,20 @@ def chart(results: Results, path: Path) -> None:
 
 
 def write_report(results: Results, *, docs: Path | None, command: str) -> str:
+    """Print-ready text; with `docs`, also docs/benchmarks.md and .png (a QUICK run writes
+    benchmarks-quick.*, so the full run's figures stay in place)."""
     text, _ = build(results, command)
     if docs is not None:
         docs.mkdir(exist_ok=True)
-        chart(results, docs / "benchmarks.png")
+        name = "benchmarks-quick" if results.plan.quick else "benchmarks"
+        chart(results, docs / f"{name}.png")
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=docs.parent)
-        (docs / "benchmarks.md").write_text(
+        (docs / f"{name}.md").write_text(
             "# Benchmarks\n\n"
             "`make bench` runs the emulator, the bare `websockets` forwarder (bench/forwarder.py) and the playground "
             "as `make run` serves it (one uvicorn worker, SQLite, the in-memory channel layer, recording on), and "
             "drives all three with the same load generator. Ratios compare figures from the same run. "
             "What bounds a missed target, with a profile: docs/relay-profile.md.\n\n"
-            f"Commit: {rev.stdout.strip() or 'unknown'}  \n" + text + "\n\n![Latency and throughput](benchmarks.png)\n"
+            f"Commit: {rev.stdout.strip() or 'unknown'}  \n" + text + f"\n\n![Latency and throughput]({name}.png)\n"
         )
     return text
