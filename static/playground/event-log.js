@@ -46,12 +46,19 @@ PG.createEventLog = function createEventLog({ store }) {
     return "playground: " + ((frame.notice && frame.notice.kind) || "notice");
   }
 
+  // The store keeps only the size of our own microphone appends (store.js, forgetOwnAudio).
+  function audioBytes(frame) {
+    if (frame.audioBytes !== undefined) return frame.audioBytes;
+    const e = frame.event || {};
+    return b64Bytes(e.delta || e.audio || "");
+  }
+
   function summary(frame) {
     const n = frame.notice;
     if (n) return [n.message, n.field ? `(field ${n.field})` : ""].filter(Boolean).join(" ");
     const e = frame.event || {};
     if (e.type === "error" && e.error) return [e.error.code, e.error.message].filter(Boolean).join(": ");
-    if (AUDIO_TYPES.has(e.type)) return `[base64 audio, ${fmtInt(b64Bytes(e.delta || e.audio || ""))} bytes]`;
+    if (AUDIO_TYPES.has(e.type)) return `[base64 audio, ${fmtInt(audioBytes(frame))} bytes]`;
     if (typeof e.delta === "string") return JSON.stringify(e.delta);
     if (e.session) {
       const s = e.session;
@@ -105,12 +112,12 @@ PG.createEventLog = function createEventLog({ store }) {
       else last.members = [last.first, index];
       last.ver += 1;
       // A merged row previews what its deltas add up to (text) or weigh (audio).
-      if (AUDIO_TYPES.has(key)) last.bytes += b64Bytes(e.delta || e.audio || "");
+      if (AUDIO_TYPES.has(key)) last.bytes += audioBytes(frame);
       else if (typeof e.delta === "string" && last.preview.length < 400) last.preview = joinDelta(last, e.delta);
       return;
     }
     const row = { key, dir: frame.direction, first: index, last: index, count: 1, members: null, ver: 0 };
-    row.bytes = AUDIO_TYPES.has(key) ? b64Bytes(e.delta || e.audio || "") : 0;
+    row.bytes = AUDIO_TYPES.has(key) ? audioBytes(frame) : 0;
     row.text = typeof e.delta === "string" && !AUDIO_TYPES.has(key) ? e.delta : null;
     row.preview = summary(frame);
     rows.push(row);

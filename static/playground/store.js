@@ -33,6 +33,7 @@ PG.createStore = function createStore() {
         if (store.t0 === null) store.t0 = frame.ts;
         frames.push(frame);
         emit(frame);
+        forgetOwnAudio(frame);
       }
       return null;
     },
@@ -41,6 +42,17 @@ PG.createStore = function createStore() {
       return store.t0 === null ? 0 : (ts - store.t0) * 1000;
     },
   };
+  // Our own microphone appends are never played back: once every panel has seen one, keep only
+  // its first 64 base64 characters and its size (audioBytes). Otherwise voice-activity mode would
+  // hold ~12 KB per 100 ms in the page for as long as it is open.
+  function forgetOwnAudio(frame) {
+    const e = frame.event;
+    if (frame.direction !== "client" || !e || e.type !== "input_audio_buffer.append") return;
+    if (typeof e.audio !== "string" || e.audio.length <= 64) return;
+    frame.audioBytes = PG.util.b64Bytes(e.audio);
+    frame.event = Object.assign({}, e, { audio: e.audio.slice(0, 64) });
+  }
+
   function emit(frame) {
     for (const fn of listeners) {
       try {
