@@ -6,6 +6,11 @@
 // Messages out: {type: "report", played: {itemId: ms}, current: {itemId, contentIndex} | null,
 //   bufferedMs, playing} about every 40 ms while playing, and once when the queue runs dry.
 "use strict";
+// A jitter buffer: after the queue ran dry (or at the start), play only once this much audio is
+// queued, or once the first chunk has waited MAX_WAIT_MS (the end of a short answer). Audio that
+// arrives no faster than real time then plays in runs instead of stuttering chunk by chunk.
+const PREBUFFER_MS = 120;
+const MAX_WAIT_MS = 150;
 class PlayerProcessor extends AudioWorkletProcessor {
   constructor() {
     super();
@@ -15,6 +20,8 @@ class PlayerProcessor extends AudioWorkletProcessor {
     this.current = null;
     this.sinceReport = 0;
     this.wasPlaying = false;
+    this.buffering = true; // waiting for PREBUFFER_MS before (re)starting
+    this.waited = 0; // samples (of the context) waited with something queued
     this.port.onmessage = (e) => {
       const m = e.data || {};
       if (m.type === "chunk") {
@@ -30,6 +37,8 @@ class PlayerProcessor extends AudioWorkletProcessor {
         this.port.postMessage(Object.assign({ type: "stopped", id: m.id }, this.report()));
         this.current = null;
         this.wasPlaying = false;
+        this.buffering = true;
+        this.waited = 0;
       }
     };
   }
@@ -53,6 +62,16 @@ class PlayerProcessor extends AudioWorkletProcessor {
     const out = outputs[0];
     const ch0 = out[0];
     const msPerSample = 1000 / sampleRate;
+    if (this.buffering) {
+      if (this.queue.length) this.waited += ch0.length;
+      const ready = this.bufferedMs() >= PREBUFFER_MS || this.waited * msPerSample >= MAX_WAIT_MS;
+      if (!ready) {
+        for (let ch = 0; ch < out.length; ch++) out[ch].fill(0);
+        return true;
+      }
+      this.buffering = false;
+      this.waited = 0;
+    }
     for (let k = 0; k < ch0.length; k++) {
       let c = this.queue[0];
       while (c && c.pos >= c.data.length) {
@@ -64,6 +83,7 @@ class PlayerProcessor extends AudioWorkletProcessor {
       }
       if (!c) {
         ch0[k] = 0;
+        this.buffering = true; // ran dry: gather PREBUFFER_MS again before going on
         continue;
       }
       const i = Math.floor(c.pos);
