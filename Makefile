@@ -22,6 +22,7 @@ migrate: $(STAMP) ## apply database migrations
 	$(BIN)/python manage.py migrate --noinput
 
 run: migrate ## serve the playground on http://127.0.0.1:$(PORT) (emulator upstream unless YC_* are set)
+	$(BIN)/python manage.py load_onboarding_presets
 	$(BIN)/uvicorn playground.asgi:application --host 127.0.0.1 --port $(PORT) --ws websockets-sansio --lifespan off
 
 test: $(STAMP) ## run the test suite (SQLite, in-memory channel layer, emulator)

@@ -14,6 +14,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from playground.errors import PlaygroundError
+from playground.presets.api import router as presets_router
 from playground.realtime.api import router as realtime_router
 from playground.realtime.events import field_path
 
@@ -29,6 +30,7 @@ api = NinjaAPI(
     docs_url="/docs",
 )
 api.add_router("/", realtime_router)
+api.add_router("/", presets_router)
 
 # Where Ninja puts a body or query field in its error locations; people know the field only.
 _LOCATION_PREFIXES = ("body", "query", "path", "payload")

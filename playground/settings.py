@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "channels",
     "playground.accounts",
     "playground.realtime",
+    "playground.presets",
 ]
 
 # Django's stock middleware, subclassed to run in the event loop where they do no I/O

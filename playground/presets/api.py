@@ -1,0 +1,322 @@
+"""REST: presets, their versions, diffs, forks, the trash, files, and sessions started from them.
+
+Another user's preset is 404 everywhere; builtin presets are readable and forkable by all, never writable.
+"""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from django.http import HttpRequest
+from ninja import Body, Field, Query, Router, Schema, Status
+
+from playground.accounts.auth import api_auth
+from playground.db import db
+from playground.errors import PlaygroundError
+from playground.realtime import services as realtime_services
+from playground.realtime.api import ErrorOut, SessionOut
+from playground.realtime.events import ClientEventError, SessionConfig, parse_client_event
+from playground.realtime.models import RealtimeSession
+
+from . import selectors, services
+from .models import Preset, PresetVersion
+from .schemas import Name, PresetContent, Tag
+
+router = Router(auth=api_auth, tags=["presets"])
+
+
+class PresetIn(Schema):
+    name: Name
+    description: str = Field("", max_length=10_000)
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
+    content: PresetContent = Field(default_factory=PresetContent)
+
+
+class PresetUpdateIn(Schema):
+    """Saving always makes a new version of `content`; name, description and tags change when given."""
+
+    name: Name | None = None
+    description: str | None = Field(None, max_length=10_000)
+    tags: list[Tag] | None = Field(None, max_length=20)
+    content: PresetContent
+
+
+class PresetOut(Schema):
+    id: str
+    name: str
+    description: str
+    tags: list[str]
+    builtin: bool
+    owner: str | None
+    slug: str | None
+    forked_from: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+
+
+class PresetDetailOut(PresetOut):
+    content: dict[str, Any]
+
+
+class VersionOut(Schema):
+    number: int
+    created_at: datetime
+    created_by: str | None
+
+
+class VersionDetailOut(VersionOut):
+    content: dict[str, Any]
+
+
+class DiffOut(Schema):
+    from_version: int = Field(..., alias="from")
+    to_version: int = Field(..., alias="to")
+    diff: str
+
+
+class DiffQuery(Schema):
+    from_: int = Field(..., alias="from", ge=1)
+    to: int = Field(..., ge=1)
+
+
+class ListQuery(Schema):
+    tag: str | None = None
+    trashed: bool = Field(False, description="List my trash instead.")
+
+
+class PresetSessionIn(Schema):
+    upstream: Literal["yandex", "emulator"] | None = Field(
+        None, description="Default: yandex when configured, else the emulator."
+    )
+
+
+def _user(request: HttpRequest) -> Any:
+    return request.auth  # type: ignore[attr-defined]
+
+
+def _preset_out(preset: Preset, latest: PresetVersion | int) -> dict[str, Any]:
+    return {
+        "id": str(preset.id),
+        "name": preset.name,
+        "description": preset.description,
+        "tags": list(preset.tags or []),
+        "builtin": preset.builtin,
+        "owner": preset.owner.get_username() if preset.owner else None,
+        "slug": preset.slug,
+        "forked_from": str(preset.forked_from_id) if preset.forked_from_id else None,
+        "version": latest if isinstance(latest, int) else latest.number,
+        "created_at": preset.created_at,
+        "updated_at": preset.updated_at,
+        "deleted_at": preset.deleted_at,
+    }
+
+
+def _detail(preset: Preset) -> dict[str, Any]:
+    latest = selectors.preset_version_latest(preset=preset)
+    return {**_preset_out(preset, latest), "content": latest.content}
+
+
+def _version_out(version: PresetVersion, *, content: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "number": version.number,
+        "created_at": version.created_at,
+        "created_by": version.created_by.get_username() if version.created_by else None,
+    }
+    if content:
+        out["content"] = version.content
+    return out
+
+
+async def _get(request: HttpRequest, preset_id: str) -> Preset:
+    preset = await db(selectors.preset_get, user=_user(request), preset_id=preset_id)
+    if preset is None:
+        raise PlaygroundError(f"No preset {preset_id}.", status=404)
+    return preset
+
+
+def _list(user: Any, query: ListQuery) -> list[dict[str, Any]]:
+    presets = selectors.preset_list(user=user, tag=query.tag, trashed=query.trashed)
+    if query.trashed:
+        presets = [p for p in presets if not p.builtin]
+    return [_preset_out(p, p.latest_number) for p in presets]  # type: ignore[attr-defined]
+
+
+@router.post("/presets", response={201: PresetDetailOut, 422: ErrorOut})
+async def preset_create(request: HttpRequest, payload: PresetIn) -> Status[Any]:
+    """Save a new preset; its content becomes version 1."""
+
+    def work() -> dict[str, Any]:
+        preset = services.preset_create(
+            user=_user(request),
+            name=payload.name,
+            description=payload.description,
+            tags=payload.tags,
+            content=payload.content,
+        )
+        return _detail(preset)
+
+    return Status(201, await db(work))
+
+
+@router.get("/presets", response=list[PresetOut])
+async def preset_list(request: HttpRequest, query: Query[ListQuery]) -> list[Any]:
+    """My presets and the builtin ones, newest first (the trash only with `trashed=true`); `tag` filters."""
+    return await db(_list, _user(request), query)
+
+
+@router.post("/presets/import", response={201: PresetDetailOut, 422: ErrorOut})
+async def preset_import(request: HttpRequest, payload: dict[str, Any] = Body(...)) -> Status[Any]:  # noqa: B008
+    """A new preset from a preset file (`format` realtime-playground.preset, version 1 or 2).
+
+    A bad file is refused with the field at fault, and nothing is created."""
+
+    def work() -> dict[str, Any]:
+        return _detail(services.preset_import(user=_user(request), data=payload))
+
+    return Status(201, await db(work))
+
+
+@router.get("/presets/{preset_id}", response={200: PresetDetailOut, 404: ErrorOut})
+async def preset_detail(request: HttpRequest, preset_id: str) -> Any:
+    """The preset with its current content (its latest version)."""
+    preset = await _get(request, preset_id)
+    return await db(_detail, preset)
+
+
+@router.put(
+    "/presets/{preset_id}", response={200: PresetDetailOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+)
+async def preset_update(request: HttpRequest, preset_id: str, payload: PresetUpdateIn) -> Any:
+    """Save changes: a new version every time (all versions are kept)."""
+    preset = await _get(request, preset_id)
+
+    def work() -> dict[str, Any]:
+        updated = services.preset_update(
+            user=_user(request),
+            preset=preset,
+            content=payload.content,
+            name=payload.name,
+            description=payload.description,
+            tags=payload.tags,
+        )
+        return _detail(updated)
+
+    return await db(work)
+
+
+@router.delete("/presets/{preset_id}", response={200: PresetOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut})
+async def preset_trash(request: HttpRequest, preset_id: str) -> Any:
+    """Move the preset to the trash (restore it with POST …/restore)."""
+    preset = await _get(request, preset_id)
+
+    def work() -> dict[str, Any]:
+        p = services.preset_trash(preset=preset)
+        return _preset_out(p, selectors.preset_version_latest(preset=p))
+
+    return await db(work)
+
+
+@router.post("/presets/{preset_id}/restore", response={200: PresetOut, 403: ErrorOut, 404: ErrorOut})
+async def preset_restore(request: HttpRequest, preset_id: str) -> Any:
+    """Take the preset out of the trash."""
+    preset = await _get(request, preset_id)
+
+    def work() -> dict[str, Any]:
+        p = services.preset_restore(preset=preset)
+        return _preset_out(p, selectors.preset_version_latest(preset=p))
+
+    return await db(work)
+
+
+@router.get("/presets/{preset_id}/versions", response={200: list[VersionOut], 404: ErrorOut})
+async def preset_version_list(request: HttpRequest, preset_id: str) -> Any:
+    """Every saved version, oldest first."""
+    preset = await _get(request, preset_id)
+    versions = await db(selectors.preset_version_list, preset=preset)
+    return [_version_out(v, content=False) for v in versions]
+
+
+@router.get("/presets/{preset_id}/versions/{number}", response={200: VersionDetailOut, 404: ErrorOut})
+async def preset_version_detail(request: HttpRequest, preset_id: str, number: int) -> Any:
+    preset = await _get(request, preset_id)
+    version = await db(selectors.preset_version_get, preset=preset, number=number)
+    if version is None:
+        raise PlaygroundError(f"Preset {preset_id} has no version {number}.", status=404, field="number")
+    return _version_out(version, content=True)
+
+
+@router.get("/presets/{preset_id}/diff", response={200: DiffOut, 404: ErrorOut, 422: ErrorOut}, by_alias=True)
+async def preset_diff(request: HttpRequest, preset_id: str, query: Query[DiffQuery]) -> Any:
+    """A unified line diff of two versions' content as pretty JSON (`from` → `to`)."""
+    preset = await _get(request, preset_id)
+    older = await db(selectors.preset_version_get, preset=preset, number=query.from_)
+    newer = await db(selectors.preset_version_get, preset=preset, number=query.to)
+    for version, name, number in ((older, "from", query.from_), (newer, "to", query.to)):
+        if version is None:
+            raise PlaygroundError(f"Preset {preset_id} has no version {number}.", status=404, field=name)
+    assert older is not None and newer is not None
+    diff = await db(selectors.preset_version_diff, older=older, newer=newer)
+    return {"from": older.number, "to": newer.number, "diff": diff}
+
+
+@router.post("/presets/{preset_id}/fork", response={201: PresetDetailOut, 404: ErrorOut})
+async def preset_fork(request: HttpRequest, preset_id: str) -> Status[Any]:
+    """Copy a preset (mine or builtin) into a new one of mine; version 1 is the source's current content."""
+    preset = await _get(request, preset_id)
+
+    def work() -> dict[str, Any]:
+        return _detail(services.preset_fork(user=_user(request), preset=preset))
+
+    return Status(201, await db(work))
+
+
+@router.get("/presets/{preset_id}/export", response={200: dict[str, Any], 404: ErrorOut})
+async def preset_export(request: HttpRequest, preset_id: str) -> Any:
+    """The preset as a file (docs/preset-format.md, version 2); import it with POST /api/presets/import."""
+    preset = await _get(request, preset_id)
+    return await db(selectors.preset_export, preset=preset)
+
+
+def _session_out(request: HttpRequest, session: RealtimeSession) -> SessionOut:
+    scheme = "wss" if request.is_secure() else "ws"
+    host = request.get_host()
+    return SessionOut(
+        id=str(session.id),
+        upstream=session.upstream,
+        state=session.state,
+        state_reason=session.state_reason,
+        config=session.config,
+        last_seq=session.last_seq,
+        created_at=session.created_at,
+        ended_at=session.ended_at,
+        ws_url=f"{scheme}://{host}/ws/sessions/{session.id}/",
+        events_url=f"{request.scheme}://{host}/api/sessions/{session.id}/events",
+    )
+
+
+@router.post(
+    "/presets/{preset_id}/sessions",
+    response={201: SessionOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut, 502: ErrorOut},
+)
+async def preset_session_create(request: HttpRequest, preset_id: str, payload: PresetSessionIn) -> Status[Any]:
+    """Open a live session with the preset's session config, then create its opening conversation items."""
+    preset = await _get(request, preset_id)
+    latest = await db(selectors.preset_version_latest, preset=preset)
+    content = latest.content
+    events = []
+    try:
+        session_config = SessionConfig.model_validate(content.get("session") or {})
+        for item in content.get("conversation") or []:
+            events.append(parse_client_event({"type": "conversation.item.create", "item": item}))
+    except (ClientEventError, ValueError) as exc:  # stored content no longer valid: say so rather than fail half-way
+        raise PlaygroundError(
+            f"The preset's content is not valid any more: {exc}", status=422, field="content"
+        ) from exc
+    session = await realtime_services.session_create(
+        user=_user(request), upstream=payload.upstream, session=session_config
+    )
+    for event in events:
+        await realtime_services.client_event_send(session=session, event=event)
+    await session.arefresh_from_db()
+    return Status(201, _session_out(request, session))

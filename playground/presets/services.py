@@ -1,0 +1,163 @@
+"""Writes for presets: create, save a new version, fork, trash, restore, import, load onboarding presets.
+
+Each write runs in one transaction: bad input writes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from playground.errors import PlaygroundError
+
+from . import selectors
+from .models import Preset, PresetVersion
+from .schemas import PresetContent, PresetFileV2, content_to_json, preset_file_parse
+
+
+def _version_add(*, preset: Preset, content: dict[str, Any], user: Any) -> PresetVersion:
+    last = PresetVersion.objects.filter(preset=preset).aggregate(n=Max("number"))["n"] or 0
+    return PresetVersion.objects.create(preset=preset, number=last + 1, content=content, created_by=user)
+
+
+def _writable(*, preset: Preset) -> None:
+    if preset.builtin:
+        raise PlaygroundError(
+            f"“{preset.name}” is a builtin preset: read it or fork it (POST /api/presets/{preset.id}/fork).",
+            status=403,
+        )
+    if preset.deleted_at is not None:
+        raise PlaygroundError(
+            f"Preset {preset.id} is in the trash; restore it first (POST /api/presets/{preset.id}/restore).",
+            status=409,
+        )
+
+
+@transaction.atomic
+def preset_create(
+    *,
+    user: Any,
+    name: str,
+    description: str = "",
+    tags: list[str] | None = None,
+    content: PresetContent,
+    builtin: bool = False,
+    slug: str | None = None,
+    forked_from: Preset | None = None,
+) -> Preset:
+    """A new preset with its version 1."""
+    preset = Preset.objects.create(
+        owner=None if builtin else user,
+        builtin=builtin,
+        slug=slug,
+        name=name,
+        description=description,
+        tags=list(tags or []),
+        forked_from=forked_from,
+    )
+    _version_add(preset=preset, content=content_to_json(content), user=None if builtin else user)
+    return preset
+
+
+@transaction.atomic
+def preset_update(
+    *,
+    user: Any,
+    preset: Preset,
+    content: PresetContent,
+    name: str | None = None,
+    description: str | None = None,
+    tags: list[str] | None = None,
+) -> Preset:
+    """Save changes: always a new version; name, description and tags change when given."""
+    _writable(preset=preset)
+    preset = Preset.objects.select_for_update().get(pk=preset.pk)
+    if name is not None:
+        preset.name = name
+    if description is not None:
+        preset.description = description
+    if tags is not None:
+        preset.tags = list(tags)
+    preset.save()
+    _version_add(preset=preset, content=content_to_json(content), user=user)
+    return preset
+
+
+@transaction.atomic
+def preset_fork(*, user: Any, preset: Preset) -> Preset:
+    """A copy owned by `user`; its version 1 is the source's current content."""
+    source = selectors.preset_version_latest(preset=preset)
+    note = f"Forked from “{preset.name}” ({preset.id}), version {source.number}."
+    description = f"{preset.description}\n\n{note}" if preset.description else note
+    fork = Preset.objects.create(
+        owner=user, name=preset.name, description=description, tags=list(preset.tags or []), forked_from=preset
+    )
+    PresetVersion.objects.create(preset=fork, number=1, content=source.content, created_by=user)
+    return fork
+
+
+def preset_trash(*, preset: Preset) -> Preset:
+    _writable(preset=preset)
+    preset.deleted_at = timezone.now()
+    preset.save(update_fields=["deleted_at", "updated_at"])
+    return preset
+
+
+def preset_restore(*, preset: Preset) -> Preset:
+    if preset.builtin:
+        _writable(preset=preset)
+    preset.deleted_at = None
+    preset.save(update_fields=["deleted_at", "updated_at"])
+    return preset
+
+
+def preset_import(*, user: Any, data: Any) -> Preset:
+    """A new preset from a preset file (version 1 or 2); a bad file raises 422 and creates nothing."""
+    file: PresetFileV2 = preset_file_parse(data)
+    return preset_create(
+        user=user, name=file.name, description=file.description, tags=list(file.tags), content=file.content
+    )
+
+
+@transaction.atomic
+def presets_onboarding_load() -> tuple[int, int]:
+    """Create or refresh the builtin onboarding presets by slug; returns (created, updated).
+
+    Loading again changes nothing unless the definitions changed (then a new version is saved)."""
+    from .onboarding import ONBOARDING_PRESETS
+
+    created = updated = 0
+    for spec in ONBOARDING_PRESETS:
+        content = PresetContent.model_validate(spec["content"])
+        preset = Preset.objects.filter(slug=spec["slug"]).first()
+        if preset is None:
+            preset_create(
+                user=None,
+                name=spec["name"],
+                description=spec["description"],
+                tags=spec["tags"],
+                content=content,
+                builtin=True,
+                slug=spec["slug"],
+            )
+            created += 1
+            continue
+        changed = False
+        for field in ("name", "description", "tags"):
+            if getattr(preset, field) != spec[field]:
+                setattr(preset, field, spec[field])
+                changed = True
+        if not preset.builtin or preset.owner_id is not None or preset.deleted_at is not None:
+            preset.builtin, preset.owner, preset.deleted_at = True, None, None
+            changed = True
+        as_json = content_to_json(content)
+        if selectors.preset_version_latest(preset=preset).content != as_json:
+            _version_add(preset=preset, content=as_json, user=None)
+            changed = True
+        if changed:
+            preset.save()
+            updated += 1
+    return created, updated
