@@ -17,6 +17,7 @@ from playground.errors import PlaygroundError
 from playground.presets.api import router as presets_router
 from playground.realtime.api import router as realtime_router
 from playground.realtime.events import field_path
+from playground.recordings.api import router as recordings_router
 
 api = NinjaAPI(
     title="Realtime Playground API",
@@ -31,6 +32,7 @@ api = NinjaAPI(
 )
 api.add_router("/", realtime_router)
 api.add_router("/", presets_router)
+api.add_router("/", recordings_router)
 
 # Where Ninja puts a body or query field in its error locations; people know the field only.
 _LOCATION_PREFIXES = ("body", "query", "path", "payload")

@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "playground.accounts",
     "playground.realtime",
     "playground.presets",
+    "playground.recordings",
 ]
 
 # Django's stock middleware, subclassed to run in the event loop where they do no I/O
