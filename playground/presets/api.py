@@ -13,9 +13,8 @@ from playground.accounts.auth import api_auth
 from playground.db import db
 from playground.errors import PlaygroundError
 from playground.realtime import services as realtime_services
-from playground.realtime.api import ErrorOut, SessionOut
+from playground.realtime.api import ErrorOut, SessionOut, session_out
 from playground.realtime.events import ClientEventError, SessionConfig, parse_client_event
-from playground.realtime.models import RealtimeSession
 
 from . import selectors, services
 from .models import Preset, PresetVersion
@@ -278,23 +277,6 @@ async def preset_export(request: HttpRequest, preset_id: str) -> Any:
     return await db(selectors.preset_export, preset=preset)
 
 
-def _session_out(request: HttpRequest, session: RealtimeSession) -> SessionOut:
-    scheme = "wss" if request.is_secure() else "ws"
-    host = request.get_host()
-    return SessionOut(
-        id=str(session.id),
-        upstream=session.upstream,
-        state=session.state,
-        state_reason=session.state_reason,
-        config=session.config,
-        last_seq=session.last_seq,
-        created_at=session.created_at,
-        ended_at=session.ended_at,
-        ws_url=f"{scheme}://{host}/ws/sessions/{session.id}/",
-        events_url=f"{request.scheme}://{host}/api/sessions/{session.id}/events",
-    )
-
-
 @router.post(
     "/presets/{preset_id}/sessions",
     response={201: SessionOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut, 502: ErrorOut},
@@ -319,4 +301,4 @@ async def preset_session_create(request: HttpRequest, preset_id: str, payload: P
     for event in events:
         await realtime_services.client_event_send(session=session, event=event)
     await session.arefresh_from_db()
-    return Status(201, _session_out(request, session))
+    return Status(201, session_out(request, session))

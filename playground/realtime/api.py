@@ -92,7 +92,8 @@ class ErrorOut(Schema):
     valid_types: list[str] | None = None
 
 
-def _session_out(request: HttpRequest, session: RealtimeSession) -> SessionOut:
+def session_out(request: HttpRequest, session: RealtimeSession) -> SessionOut:
+    """The API's view of a session (the presets router answers with it too)."""
     scheme = "wss" if request.is_secure() else "ws"
     host = request.get_host()
     return SessionOut(
@@ -114,7 +115,8 @@ def _user(request: HttpRequest) -> Any:
     return request.auth  # type: ignore[attr-defined]
 
 
-async def _get_session(request: HttpRequest, session_id: str) -> RealtimeSession:
+async def session_for_request(request: HttpRequest, session_id: str) -> RealtimeSession:
+    """The caller's session, or 404 (someone else's session is not found either)."""
     session = await db(selectors.session_get, user=_user(request), session_id=session_id)
     if session is None:
         raise PlaygroundError(f"No session {session_id}.", status=404)
@@ -130,7 +132,7 @@ async def session_create(request: HttpRequest, payload: SessionIn) -> Status[Ses
         session=payload.session,
         options=payload.emulator.model_dump(exclude_none=True) if payload.emulator else None,
     )
-    return Status(201, _session_out(request, session))
+    return Status(201, session_out(request, session))
 
 
 @router.get("/sessions", response=list[SessionOut])
@@ -140,19 +142,19 @@ async def session_list(
     """My sessions, newest first: live, ended, interrupted (each is also a recording)."""
     await db(services.sessions_mark_stale)
     sessions = await db(selectors.session_list, user=_user(request), state=state)
-    return [_session_out(request, s) for s in sessions]
+    return [session_out(request, s) for s in sessions]
 
 
 @router.get("/sessions/{session_id}", response={200: SessionOut, 404: ErrorOut})
 async def session_detail(request: HttpRequest, session_id: str) -> SessionOut:
-    return _session_out(request, await _get_session(request, session_id))
+    return session_out(request, await session_for_request(request, session_id))
 
 
 @router.post("/sessions/{session_id}/close", response={200: SessionOut, 404: ErrorOut, 409: ErrorOut})
 async def session_close(request: HttpRequest, session_id: str) -> SessionOut:
     """End a live session: the upstream connection closes, the recording stays."""
-    session = await services.session_close(session=await _get_session(request, session_id))
-    return _session_out(request, session)
+    session = await services.session_close(session=await session_for_request(request, session_id))
+    return session_out(request, session)
 
 
 class EventsQuery(Schema):
@@ -164,7 +166,7 @@ class EventsQuery(Schema):
 @router.get("/sessions/{session_id}/events", response={200: list[FrameOut], 404: ErrorOut})
 async def session_events(request: HttpRequest, session_id: str, query: Query[EventsQuery]) -> list[Any]:
     """Recorded events in seq order, a page at a time: ask again with `after` = the last seq."""
-    session = await _get_session(request, session_id)
+    session = await session_for_request(request, session_id)
     frames = await db(selectors.event_frames, session_id=session.id, after=query.after, limit=query.limit)
     trim_to = settings.PLAYGROUND_TRIM_BASE64_TO if query.trim else None
     return json.loads(frames_text(frames, trim_to=trim_to))
@@ -178,7 +180,7 @@ def _wants_sse(request: HttpRequest) -> bool:
 
 
 async def _send_client_event(request: HttpRequest, session_id: str, event: ClientEvent) -> Any:
-    session = await _get_session(request, session_id)
+    session = await session_for_request(request, session_id)
     if not _wants_sse(request):
         event_id, seq = await services.client_event_send(session=session, event=event)
         return ClientEventAck(event_id=event_id, seq=seq)

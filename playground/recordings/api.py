@@ -7,8 +7,7 @@ from ninja import Router
 
 from playground.accounts.auth import api_auth
 from playground.db import db
-from playground.errors import PlaygroundError
-from playground.realtime import selectors as realtime_selectors
+from playground.realtime.api import session_for_request
 
 from . import selectors
 
@@ -24,9 +23,7 @@ async def recording_export(
 ) -> HttpResponse:
     """Download the recording: `jsonl` (one frame per line, audio whole), `md` (a transcript), or `wav`
     (PCM16 mono at the session's own rate; `side=user` for the microphone, `assistant` for the answers)."""
-    session = await db(realtime_selectors.session_get, user=request.auth, session_id=session_id)  # type: ignore[attr-defined]
-    if session is None:
-        raise PlaygroundError(f"No session {session_id}.", status=404)
+    session = await session_for_request(request, session_id)
     name = f"session-{session.id}"
     if format == "jsonl":
         lines = await db(lambda: list(selectors.recording_jsonl(session_id=session.id)))
