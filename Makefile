@@ -25,6 +25,23 @@ run: migrate ## serve the playground on http://127.0.0.1:$(PORT) (emulator upstr
 	$(BIN)/python manage.py load_onboarding_presets
 	$(BIN)/uvicorn playground.asgi:application --host 127.0.0.1 --port $(PORT) --ws websockets-sansio --lifespan off
 
+serve: serve-check migrate ## serve with PLAYGROUND_WORKERS processes (default 2); needs PLAYGROUND_DATABASE_URL (PostgreSQL) and PLAYGROUND_REDIS_URL
+	$(BIN)/python manage.py load_onboarding_presets
+	$(BIN)/uvicorn playground.asgi:application --host 127.0.0.1 --port $(PORT) --ws websockets-sansio --lifespan off --workers $(or $(PLAYGROUND_WORKERS),2)
+
+# Several processes must share the database and the channel layer: refuse, in words, before migrating.
+serve-check:
+	@case "$$PLAYGROUND_DATABASE_URL" in postgres://*|postgresql://*|pgsql://*) ;; *) \
+	  echo "make serve: set PLAYGROUND_DATABASE_URL to a PostgreSQL URL (e.g. postgres://user@127.0.0.1:5432/playground)." >&2; \
+	  echo "  Several worker processes need one database server they all share: SQLite (the default) is a" >&2; \
+	  echo "  local file with one writer at a time, not made for several processes. For one, use make run." >&2; \
+	  exit 2;; esac
+	@if [ -z "$$PLAYGROUND_REDIS_URL" ]; then \
+	  echo "make serve: set PLAYGROUND_REDIS_URL (e.g. redis://127.0.0.1:6379/0)." >&2; \
+	  echo "  The in-memory channel layer (the default) does not cross processes: a REST call or a watcher" >&2; \
+	  echo "  on one worker would never reach a session's relay on another. For one process, use make run." >&2; \
+	  exit 2; fi
+
 test: $(STAMP) ## run the test suite (SQLite, in-memory channel layer, emulator)
 	$(BIN)/pytest -m "not services and not browser"
 
@@ -50,4 +67,4 @@ emulator: $(STAMP) ## serve the emulator alone on PORT (default 8765)
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) var staticfiles
 
-.PHONY: help install migrate run test bench lint format token emulator clean
+.PHONY: help install migrate run serve serve-check test bench lint format token emulator clean

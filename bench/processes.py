@@ -102,6 +102,9 @@ def services(work: Path) -> Iterator[Services]:
         "PLAYGROUND_DATABASE_URL": "",
         "PLAYGROUND_REDIS_URL": "",
         "PLAYGROUND_MAX_LIVE_SESSIONS": "100000",
+        # One user ("bench") opens every session: the per-user abuse limits would stop it.
+        "PLAYGROUND_SESSIONS_PER_MINUTE": "0",
+        "PLAYGROUND_LIVE_SESSIONS_PER_USER": "0",
     }
     emulator_port, forwarder_port, playground_port = free_port(), free_port(), free_port()
     emulator_url = f"ws://127.0.0.1:{emulator_port}/v1/realtime"

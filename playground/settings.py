@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "playground.realtime",
     "playground.presets",
     "playground.recordings",
+    "playground.teams",
 ]
 
 # Django's stock middleware, subclassed to run in the event loop where they do no I/O
@@ -147,7 +148,9 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
-            "TEST": {"NAME": str(VAR_DIR / "test.sqlite3")},
+            # A file, not ":memory:": the relay's threads must see the test data. Several
+            # test runs at once (one per checkout or per person) each name their own.
+            "TEST": {"NAME": os.environ.get("PLAYGROUND_TEST_DB", str(VAR_DIR / "test.sqlite3"))},
             # Kept open by the threads that use it (playground/db.py, the recorder).
             "CONN_MAX_AGE": None,
         }
@@ -203,9 +206,30 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # An audio append may carry 15 MiB of PCM: 20 MiB as base64, plus the envelope.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 21 * 1024 * 1024
 
+# --- Deployment (debug off): HTTPS, cookies, headers; `manage.py check --deploy` is clean with these --------
+# The stock security, CSRF and clickjacking middleware run as their Loop* subclasses (playground/middleware.py),
+# which Django's checks look for by their dotted names only: W001-W003 are false alarms here.
+SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002", "security.W003"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 if not DEBUG:
-    SESSION_COOKIE_SECURE = _env_bool("PLAYGROUND_SECURE_COOKIES", True)
+    # PLAYGROUND_HTTPS: served over HTTPS (directly or behind a TLS proxy). Default: on, unless
+    # PLAYGROUND_SECURE_COOKIES=0 says the deployment is plain HTTP (docker/compose.yaml on localhost).
+    PLAYGROUND_HTTPS = _env_bool("PLAYGROUND_HTTPS", _env_bool("PLAYGROUND_SECURE_COOKIES", True))
+    SESSION_COOKIE_SECURE = _env_bool("PLAYGROUND_SECURE_COOKIES", PLAYGROUND_HTTPS)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    SESSION_COOKIE_HTTPONLY = True
+    if PLAYGROUND_HTTPS:
+        SECURE_SSL_REDIRECT = True
+        # HSTS: browsers refuse plain HTTP to this host for that long; 0 turns it off (start small when trying).
+        SECURE_HSTS_SECONDS = _env_int("PLAYGROUND_HSTS_SECONDS", 31_536_000)
+        SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+        SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips the client's own): trust it, so
+    # requests it forwarded as https count as secure (no redirect loop). Never on without such a proxy.
+    if _env_bool("PLAYGROUND_BEHIND_PROXY", False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Upstreams -------------------------------------------------------------
 # Same names as Yandex's own SDK. Never sent to a browser, a response or a log.
@@ -220,6 +244,29 @@ PLAYGROUND_EMULATOR_PACE = _env_float("PLAYGROUND_EMULATOR_PACE", 0.0)
 PLAYGROUND_EMULATOR_LIFETIME = _env_float("PLAYGROUND_EMULATOR_LIFETIME", 300.0)
 
 PLAYGROUND_MAX_LIVE_SESSIONS = _env_int("PLAYGROUND_MAX_LIVE_SESSIONS", 10)
+
+# --- Abuse limits (playground/limits.py, playground/accounts/throttle.py); 0 turns one off -------------
+# Per user, counted in the database (every worker sees the same): sessions opened per minute, live at once.
+PLAYGROUND_SESSIONS_PER_MINUTE = _env_int("PLAYGROUND_SESSIONS_PER_MINUTE", 30)
+PLAYGROUND_LIVE_SESSIONS_PER_USER = _env_int("PLAYGROUND_LIVE_SESSIONS_PER_USER", 5)
+# Failed sign-ins per username and per client IP within the lock-out window, then refused until it passes.
+PLAYGROUND_LOGIN_FAILURES = _env_int("PLAYGROUND_LOGIN_FAILURES", 5)
+PLAYGROUND_LOGIN_LOCKOUT_MINUTES = _env_int("PLAYGROUND_LOGIN_LOCKOUT_MINUTES", 5)
+PLAYGROUND_SIGNUPS_PER_HOUR = _env_int("PLAYGROUND_SIGNUPS_PER_HOUR", 10)
+# The login and sign-up counters live in Django's cache: per process by default (one worker);
+# with PLAYGROUND_REDIS_URL set, in Redis, shared by every worker and machine.
+if _redis_url:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _redis_url,
+            "KEY_PREFIX": "playground",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "playground"}}
+# Recordings (events, audio and all) older than this many days are deleted; 0 keeps them forever.
+PLAYGROUND_RETENTION_DAYS = _env_int("PLAYGROUND_RETENTION_DAYS", 0)
 # Live frames and the events list can shorten base64 audio to this many characters
 # when a client asks for it (?trim=1); the recording always keeps it whole.
 PLAYGROUND_TRIM_BASE64_TO = _env_int("PLAYGROUND_TRIM_BASE64_TO", 64)

@@ -45,7 +45,9 @@ async def _shutdown_relays_and_threads() -> None:
 
     from playground.db import db_close_all
     from playground.realtime.relay import relays_shutdown
+    from playground.recordings.services import reruns_shutdown
 
+    await reruns_shutdown()  # a re-run drives a relay: stopped first
     await relays_shutdown()
     layer = channel_layers.backends.get("default")
     if layer is not None and hasattr(layer, "close_pools"):

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -22,10 +23,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@contextmanager
-def served_playground(var_dir: Path, *, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Migrate a fresh database in `var_dir`, serve it, yield the base URL, stop it."""
-    full_env = {
+@dataclass
+class ServedProcess:
+    """One uvicorn process serving the playground: its base URL and the process itself."""
+
+    url: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def playground_env(var_dir: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    return {
         **os.environ,
         "PLAYGROUND_VAR_DIR": str(var_dir),
         "DJANGO_SETTINGS_MODULE": "playground.settings",
@@ -33,11 +44,42 @@ def served_playground(var_dir: Path, *, env: dict[str, str] | None = None) -> It
         "YC_IAM_TOKEN": "",
         # The browser tests open many sessions in one served playground (not all closed).
         "PLAYGROUND_MAX_LIVE_SESSIONS": "200",
+        # Browser tests sign up dozens of users from one address and open many sessions each:
+        # the abuse limits (tests/test_abuse.py tests them) are off here.
+        "PLAYGROUND_SIGNUPS_PER_HOUR": "0",
+        "PLAYGROUND_SESSIONS_PER_MINUTE": "0",
+        "PLAYGROUND_LIVE_SESSIONS_PER_USER": "0",
         **(env or {}),
     }
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=full_env, check=True)
+
+
+def manage(var_dir: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    """Run `manage.py <args>` with the served playground's environment; returns its output."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=playground_env(var_dir, env),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout
+
+
+@contextmanager
+def served_process(
+    var_dir: Path, *, env: dict[str, str] | None = None, migrate: bool = True, name: str = "server"
+) -> Iterator[ServedProcess]:
+    """Serve the playground from one uvicorn process (migrating first unless told not to), as
+    `make run` does; several can share PostgreSQL and Redis, as `make serve`'s workers do."""
+    full_env = playground_env(var_dir, env)
+    if migrate:
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=full_env, check=True
+        )
     port = free_port()
-    log = open(var_dir / "server.log", "w")  # noqa: SIM115 - closed below, after the process
+    log_path = var_dir / f"{name}.log"
+    log = open(log_path, "w")  # noqa: SIM115 - closed below, after the process
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -67,14 +109,22 @@ def served_playground(var_dir: Path, *, env: dict[str, str] | None = None) -> It
                 break
             except httpx.TransportError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    log_text = (var_dir / "server.log").read_text()
-                    raise RuntimeError("the playground did not start:\n" + log_text) from None
+                    raise RuntimeError("the playground did not start:\n" + log_path.read_text()) from None
                 time.sleep(0.1)
-        yield base
+        yield ServedProcess(url=base, proc=proc, log_path=log_path)
     finally:
-        proc.terminate()
+        if proc.poll() is None:
+            proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(5)
         log.close()
+
+
+@contextmanager
+def served_playground(var_dir: Path, *, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Migrate a fresh database in `var_dir`, serve it, yield the base URL, stop it."""
+    with served_process(var_dir, env=env) as served:
+        yield served.url

@@ -129,3 +129,19 @@ async def test_websocket_refuses_foreign_origin_and_other_users(
     connected, _ = await own_origin.connect()
     assert connected
     await own_origin.disconnect()
+
+
+def test_admin_has_every_model(transactional_db: None, client: Any) -> None:
+    """Django admin lists every model of the playground's apps, and each list and add page opens."""
+    from django.apps import apps
+    from django.contrib import admin
+    from django.contrib.auth import get_user_model
+
+    ours = {m for m in apps.get_models() if m.__module__.startswith("playground.")}
+    assert ours and ours <= set(admin.site._registry), f"not in admin: {ours - set(admin.site._registry)}"
+    client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw"))
+    for model in ours:
+        meta = model._meta
+        for page in ("changelist", "add"):
+            res = client.get(f"/admin/{meta.app_label}/{meta.model_name}/" + ("add/" if page == "add" else ""))
+            assert res.status_code == 200, f"{meta.label} {page}: {res.status_code}"

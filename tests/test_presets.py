@@ -327,7 +327,62 @@ async def test_a_session_starts_from_the_function_calling_preset(api: httpx.Asyn
     assert client[1]["item"]["content"][0]["text"] == "What is the weather in Moscow right now?"
 
 
+async def test_canned_tool_output_answers_the_models_call_without_code(api: httpx.AsyncClient) -> None:
+    """Run the weather preset with `respond`: the model calls get_weather, the playground answers with the
+    preset's canned output, and the model's next response uses it."""
+    await _load_onboarding()
+    pid = await _builtin_id(api, "function-calling-weather")
+    preset = (await api.get(f"/api/presets/{pid}")).json()
+    canned = preset["content"]["tool_outputs"]["get_weather"]
+    res = await api.post(f"/api/presets/{pid}/sessions", json={"upstream": "emulator", "respond": True})
+    assert res.status_code == 201, res.text
+    sid = res.json()["id"]
+    assert res.json()["preset"] == {"id": pid, "name": preset["name"], "version": preset["version"]}
+
+    def done(frames: list[dict[str, Any]]) -> int:
+        return sum(1 for f in frames if f["direction"] == "server" and f["event"]["type"] == "response.done")
+
+    frames: list[dict[str, Any]] = []
+    async with asyncio.timeout(10):
+        while done(frames) < 2:
+            await asyncio.sleep(0.05)
+            frames = (await api.get(f"/api/sessions/{sid}/events")).json()
+    client = [f["event"] for f in frames if f["direction"] == "client"]
+    assert [e["type"] for e in client] == [
+        "session.update",
+        "conversation.item.create",
+        "response.create",
+        "conversation.item.create",
+        "response.create",
+    ]
+    call = next(
+        item
+        for f in frames
+        if f["direction"] == "server" and f["event"]["type"] == "response.done"
+        for item in f["event"]["response"]["output"]
+        if item["type"] == "function_call"
+    )
+    answer = client[3]
+    assert answer["event_id"].startswith("evt_canned_")
+    assert answer["item"] == {"type": "function_call_output", "call_id": call["call_id"], "output": canned}
+    last = [f for f in frames if f["direction"] == "server" and f["event"]["type"] == "response.done"][-1]
+    text = json.dumps(last["event"]["response"]["output"], ensure_ascii=False)
+    assert "The tool answered" in text
+
+
 async def test_unauthenticated_is_401(application: Any, transactional_db: None) -> None:
     transport = httpx.ASGITransport(app=application)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as anon:
         assert (await anon.get("/api/presets")).status_code == 401
+
+
+async def test_the_nul_character_is_refused_naming_the_field(api: httpx.AsyncClient) -> None:
+    """PostgreSQL stores no NUL: refused as bad input on every backend, before anything is written."""
+    res = await api.post("/api/presets", json={"name": "a\u0000b", "content": CONTENT})
+    assert res.status_code == 422 and res.json()["field"] == "name", res.text
+    content = {**CONTENT, "tool_outputs": {"lookup": "4\u00002"}}
+    res = await api.post("/api/presets", json={"name": "ok", "content": content})
+    assert res.status_code == 422 and res.json()["field"] == "content.tool_outputs.lookup", res.text
+    assert await _count(Preset) == 0
+    res = await api.get("/api/sessions", params={"user": "x\u0000"})
+    assert res.status_code == 422 and res.json()["field"] == "user", res.text

@@ -3,6 +3,7 @@
 Another user's preset is 404 everywhere; builtin presets are readable and forkable by all, never writable.
 """
 
+import uuid
 from datetime import datetime
 from typing import Any, Literal
 
@@ -14,13 +15,21 @@ from playground.db import db
 from playground.errors import PlaygroundError
 from playground.realtime import services as realtime_services
 from playground.realtime.api import ErrorOut, SessionOut, session_out
+from playground.realtime.canned import CannedToolOutputs
 from playground.realtime.events import ClientEventError, SessionConfig, parse_client_event
+from playground.teams.access import can_change
 
 from . import selectors, services
+from .code import preset_code
 from .models import Preset, PresetVersion
 from .schemas import Name, PresetContent, Tag
 
 router = Router(auth=api_auth, tags=["presets"])
+
+
+VisibilityField = Field(
+    None, description="private: only me; team: every member of `team` reads it, its owners and members change it."
+)
 
 
 class PresetIn(Schema):
@@ -28,6 +37,18 @@ class PresetIn(Schema):
     description: str = Field("", max_length=10_000)
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     content: PresetContent = Field(default_factory=PresetContent)
+    team: uuid.UUID | None = Field(None, description="One of my teams (where I am an owner or member).")
+    visibility: Literal["private", "team"] | None = VisibilityField
+
+
+class PresetEditIn(Schema):
+    """Fields to change without a new version of the content; absent ones stay."""
+
+    name: Name | None = None
+    description: str | None = Field(None, max_length=10_000)
+    tags: list[Tag] | None = Field(None, max_length=20)
+    team: uuid.UUID | None = None
+    visibility: Literal["private", "team"] | None = VisibilityField
 
 
 class PresetUpdateIn(Schema):
@@ -39,6 +60,11 @@ class PresetUpdateIn(Schema):
     content: PresetContent
 
 
+class TeamRefOut(Schema):
+    id: str
+    name: str
+
+
 class PresetOut(Schema):
     id: str
     name: str
@@ -46,6 +72,11 @@ class PresetOut(Schema):
     tags: list[str]
     builtin: bool
     owner: str | None
+    team: TeamRefOut | None
+    visibility: Literal["private", "team"]
+    # Null unless shared by link; shown only to those who may change the preset.
+    share_url: str | None
+    can_change: bool
     slug: str | None
     forked_from: str | None
     version: int
@@ -84,17 +115,48 @@ class ListQuery(Schema):
     trashed: bool = Field(False, description="List my trash instead.")
 
 
+class CodeOut(Schema):
+    lang: Literal["openai", "websockets", "curl"]
+    filename: str
+    code: str
+
+
+class CodeQuery(Schema):
+    lang: Literal["openai", "websockets", "curl"] = Field(
+        "openai",
+        description="openai: Python with the openai SDK, to Yandex; websockets: Python with websockets only, to "
+        "Yandex; curl: bash with curl, through this playground's REST API.",
+    )
+
+
 class PresetSessionIn(Schema):
     upstream: Literal["yandex", "emulator"] | None = Field(
         None, description="Default: yandex when configured, else the emulator."
     )
+    respond: bool = Field(
+        False,
+        description="After the opening conversation (if any), send response.create with the preset's response "
+        "overrides, so its first answer comes at once.",
+    )
+    team: uuid.UUID | None = Field(None, description="Share the recording with one of my teams.")
+    visibility: Literal["private", "team"] | None = None
 
 
 def _user(request: HttpRequest) -> Any:
-    return request.auth  # type: ignore[attr-defined]
+    return getattr(request, "auth", None)
 
 
-def _preset_out(preset: Preset, latest: PresetVersion | int) -> dict[str, Any]:
+def share_url(request: HttpRequest, prefix: str, token: str | None) -> str | None:
+    return request.build_absolute_uri(f"/s/{prefix}/{token}/") if token else None
+
+
+def team_ref(team: Any) -> dict[str, str] | None:
+    return {"id": str(team.id), "name": team.name} if team else None
+
+
+def _preset_out(request: HttpRequest, preset: Preset, latest: PresetVersion | int) -> dict[str, Any]:
+    user = _user(request)
+    changeable = bool(user and user.is_authenticated and can_change(user=user, obj=preset))
     return {
         "id": str(preset.id),
         "name": preset.name,
@@ -102,6 +164,10 @@ def _preset_out(preset: Preset, latest: PresetVersion | int) -> dict[str, Any]:
         "tags": list(preset.tags or []),
         "builtin": preset.builtin,
         "owner": preset.owner.get_username() if preset.owner else None,
+        "team": team_ref(preset.team),
+        "visibility": preset.visibility,
+        "share_url": share_url(request, "p", preset.share_token) if changeable else None,
+        "can_change": changeable,
         "slug": preset.slug,
         "forked_from": str(preset.forked_from_id) if preset.forked_from_id else None,
         "version": latest if isinstance(latest, int) else latest.number,
@@ -111,9 +177,9 @@ def _preset_out(preset: Preset, latest: PresetVersion | int) -> dict[str, Any]:
     }
 
 
-def _detail(preset: Preset) -> dict[str, Any]:
+def _detail(request: HttpRequest, preset: Preset) -> dict[str, Any]:
     latest = selectors.preset_version_latest(preset=preset)
-    return {**_preset_out(preset, latest), "content": latest.content}
+    return {**_preset_out(request, preset, latest), "content": latest.content}
 
 
 def _version_out(version: PresetVersion, *, content: bool) -> dict[str, Any]:
@@ -134,11 +200,11 @@ async def _get(request: HttpRequest, preset_id: str) -> Preset:
     return preset
 
 
-def _list(user: Any, query: ListQuery) -> list[dict[str, Any]]:
-    presets = selectors.preset_list(user=user, tag=query.tag, trashed=query.trashed)
+def _list(request: HttpRequest, query: ListQuery) -> list[dict[str, Any]]:
+    presets = selectors.preset_list(user=_user(request), tag=query.tag, trashed=query.trashed)
     if query.trashed:
         presets = [p for p in presets if not p.builtin]
-    return [_preset_out(p, p.latest_number) for p in presets]  # type: ignore[attr-defined]
+    return [_preset_out(request, p, p.latest_number) for p in presets]  # type: ignore[attr-defined]
 
 
 @router.post("/presets", response={201: PresetDetailOut, 422: ErrorOut})
@@ -152,16 +218,18 @@ async def preset_create(request: HttpRequest, payload: PresetIn) -> Status[Any]:
             description=payload.description,
             tags=payload.tags,
             content=payload.content,
+            team_id=payload.team,
+            visibility=payload.visibility,
         )
-        return _detail(preset)
+        return _detail(request, preset)
 
     return Status(201, await db(work))
 
 
-@router.get("/presets", response=list[PresetOut])
+@router.get("/presets", response={200: list[PresetOut], 422: ErrorOut})
 async def preset_list(request: HttpRequest, query: Query[ListQuery]) -> list[Any]:
-    """My presets and the builtin ones, newest first (the trash only with `trashed=true`); `tag` filters."""
-    return await db(_list, _user(request), query)
+    """My presets, my teams' and the builtin ones, newest first (the trash only with `trashed=true`); `tag` filters."""
+    return await db(_list, request, query)
 
 
 @router.post("/presets/import", response={201: PresetDetailOut, 422: ErrorOut})
@@ -171,7 +239,7 @@ async def preset_import(request: HttpRequest, payload: dict[str, Any] = Body(...
     A bad file is refused with the field at fault, and nothing is created."""
 
     def work() -> dict[str, Any]:
-        return _detail(services.preset_import(user=_user(request), data=payload))
+        return _detail(request, services.preset_import(user=_user(request), data=payload))
 
     return Status(201, await db(work))
 
@@ -180,7 +248,7 @@ async def preset_import(request: HttpRequest, payload: dict[str, Any] = Body(...
 async def preset_detail(request: HttpRequest, preset_id: str) -> Any:
     """The preset with its current content (its latest version)."""
     preset = await _get(request, preset_id)
-    return await db(_detail, preset)
+    return await db(_detail, request, preset)
 
 
 @router.put(
@@ -199,7 +267,47 @@ async def preset_update(request: HttpRequest, preset_id: str, payload: PresetUpd
             description=payload.description,
             tags=payload.tags,
         )
-        return _detail(updated)
+        return _detail(request, updated)
+
+    return await db(work)
+
+
+@router.patch(
+    "/presets/{preset_id}", response={200: PresetDetailOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+)
+async def preset_edit(request: HttpRequest, preset_id: str, payload: PresetEditIn) -> Any:
+    """Rename, retag, or change who sees it (team, visibility): no new version of the content."""
+    preset = await _get(request, preset_id)
+    # null name, description or tags means "leave it", as in PUT (the columns are NOT NULL: it was a 500);
+    # null team still means "no team".
+    fields = {
+        k: v for k, v in payload.model_dump(exclude_unset=True).items() if v is not None or k in ("team", "visibility")
+    }
+
+    def work() -> dict[str, Any]:
+        return _detail(request, services.preset_edit(user=_user(request), preset=preset, fields=fields))
+
+    return await db(work)
+
+
+@router.post("/presets/{preset_id}/share", response={200: PresetDetailOut, 403: ErrorOut, 404: ErrorOut})
+async def preset_share(request: HttpRequest, preset_id: str) -> Any:
+    """Share by link: anyone with `share_url` reads it (signed in or not) and may fork it."""
+    preset = await _get(request, preset_id)
+
+    def work() -> dict[str, Any]:
+        return _detail(request, services.preset_share(user=_user(request), preset=preset))
+
+    return await db(work)
+
+
+@router.delete("/presets/{preset_id}/share", response={200: PresetDetailOut, 403: ErrorOut, 404: ErrorOut})
+async def preset_unshare(request: HttpRequest, preset_id: str) -> Any:
+    """Revoke the link: it stops working at once."""
+    preset = await _get(request, preset_id)
+
+    def work() -> dict[str, Any]:
+        return _detail(request, services.preset_unshare(user=_user(request), preset=preset))
 
     return await db(work)
 
@@ -210,8 +318,8 @@ async def preset_trash(request: HttpRequest, preset_id: str) -> Any:
     preset = await _get(request, preset_id)
 
     def work() -> dict[str, Any]:
-        p = services.preset_trash(preset=preset)
-        return _preset_out(p, selectors.preset_version_latest(preset=p))
+        p = services.preset_trash(user=_user(request), preset=preset)
+        return _preset_out(request, p, selectors.preset_version_latest(preset=p))
 
     return await db(work)
 
@@ -222,8 +330,8 @@ async def preset_restore(request: HttpRequest, preset_id: str) -> Any:
     preset = await _get(request, preset_id)
 
     def work() -> dict[str, Any]:
-        p = services.preset_restore(preset=preset)
-        return _preset_out(p, selectors.preset_version_latest(preset=p))
+        p = services.preset_restore(user=_user(request), preset=preset)
+        return _preset_out(request, p, selectors.preset_version_latest(preset=p))
 
     return await db(work)
 
@@ -236,7 +344,7 @@ async def preset_version_list(request: HttpRequest, preset_id: str) -> Any:
     return [_version_out(v, content=False) for v in versions]
 
 
-@router.get("/presets/{preset_id}/versions/{number}", response={200: VersionDetailOut, 404: ErrorOut})
+@router.get("/presets/{preset_id}/versions/{number}", response={200: VersionDetailOut, 404: ErrorOut, 422: ErrorOut})
 async def preset_version_detail(request: HttpRequest, preset_id: str, number: int) -> Any:
     preset = await _get(request, preset_id)
     version = await db(selectors.preset_version_get, preset=preset, number=number)
@@ -265,7 +373,7 @@ async def preset_fork(request: HttpRequest, preset_id: str) -> Status[Any]:
     preset = await _get(request, preset_id)
 
     def work() -> dict[str, Any]:
-        return _detail(services.preset_fork(user=_user(request), preset=preset))
+        return _detail(request, services.preset_fork(user=_user(request), preset=preset))
 
     return Status(201, await db(work))
 
@@ -277,28 +385,94 @@ async def preset_export(request: HttpRequest, preset_id: str) -> Any:
     return await db(selectors.preset_export, preset=preset)
 
 
+def _code(request: HttpRequest, preset: Preset, lang: str) -> dict[str, str]:
+    latest = selectors.preset_version_latest(preset=preset)
+    return preset_code(
+        name=preset.name, content=latest.content, lang=lang, playground_url=request.build_absolute_uri("/")
+    )
+
+
+@router.get("/presets/{preset_id}/code", response={200: CodeOut, 404: ErrorOut, 422: ErrorOut})
+async def preset_code_view(request: HttpRequest, preset_id: str, query: Query[CodeQuery]) -> Any:
+    """ "View code": the preset as a runnable script. Secrets are never in it: it reads them from the
+    environment (YC_API_KEY or YC_IAM_TOKEN and YC_FOLDER_ID; PLAYGROUND_TOKEN for curl)."""
+    preset = await _get(request, preset_id)
+    return await db(_code, request, preset, query.lang)
+
+
 @router.post(
     "/presets/{preset_id}/sessions",
     response={201: SessionOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut, 502: ErrorOut},
 )
 async def preset_session_create(request: HttpRequest, preset_id: str, payload: PresetSessionIn) -> Status[Any]:
-    """Open a live session with the preset's session config, then create its opening conversation items."""
+    """Open a live session with the preset's session config, then create its opening conversation items
+    (and, with `respond`, ask for the first response). The model's calls to tools the preset has canned
+    outputs for are answered by the playground, followed by the next response.create."""
     preset = await _get(request, preset_id)
     latest = await db(selectors.preset_version_latest, preset=preset)
     content = latest.content
     events = []
+    response = content.get("response") or None
+    tool_outputs = content.get("tool_outputs") or {}
     try:
         session_config = SessionConfig.model_validate(content.get("session") or {})
         for item in content.get("conversation") or []:
             events.append(parse_client_event({"type": "conversation.item.create", "item": item}))
+        if payload.respond and events:  # an empty opening conversation has nothing to answer
+            create = {"type": "response.create", **({"response": response} if response else {})}
+            events.append(parse_client_event(create))
     except (ClientEventError, ValueError) as exc:  # stored content no longer valid: say so rather than fail half-way
         raise PlaygroundError(
             f"The preset's content is not valid any more: {exc}", status=422, field="content"
         ) from exc
     session = await realtime_services.session_create(
-        user=_user(request), upstream=payload.upstream, session=session_config
+        user=_user(request),
+        upstream=payload.upstream,
+        session=session_config,
+        preset=preset,
+        preset_version=latest.number,
+        team_id=payload.team,
+        visibility=payload.visibility,
+        canned=CannedToolOutputs(outputs=tool_outputs, response=response) if tool_outputs else None,
     )
     for event in events:
         await realtime_services.client_event_send(session=session, event=event)
-    await session.arefresh_from_db()
+    await session.arefresh_from_db(fields=realtime_services.LIVE_FIELDS)
     return Status(201, session_out(request, session))
+
+
+# Shared by link: readable by anyone holding the link, signed in or not; forking needs an account.
+
+
+async def _shared(token: str) -> Preset:
+    preset = await db(selectors.preset_get_by_share_token, token=token)
+    if preset is None:
+        raise PlaygroundError("This share link is unknown or was revoked.", status=404)
+    return preset
+
+
+@router.get("/shared/presets/{token}", response={200: PresetDetailOut, 404: ErrorOut}, auth=None)
+async def shared_preset_detail(request: HttpRequest, token: str) -> Any:
+    """A preset shared by link, read-only."""
+    return await db(_detail, request, await _shared(token))
+
+
+@router.get("/shared/presets/{token}/export", response={200: dict[str, Any], 404: ErrorOut}, auth=None)
+async def shared_preset_export(request: HttpRequest, token: str) -> Any:
+    return await db(selectors.preset_export, preset=await _shared(token))
+
+
+@router.get("/shared/presets/{token}/code", response={200: CodeOut, 404: ErrorOut, 422: ErrorOut}, auth=None)
+async def shared_preset_code(request: HttpRequest, token: str, query: Query[CodeQuery]) -> Any:
+    return await db(_code, request, await _shared(token), query.lang)
+
+
+@router.post("/shared/presets/{token}/fork", response={201: PresetDetailOut, 404: ErrorOut})
+async def shared_preset_fork(request: HttpRequest, token: str) -> Status[Any]:
+    """Fork a preset shared by link into my workspace."""
+    preset = await _shared(token)
+
+    def work() -> dict[str, Any]:
+        return _detail(request, services.preset_fork(user=_user(request), preset=preset))
+
+    return Status(201, await db(work))

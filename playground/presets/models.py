@@ -10,6 +10,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from playground.teams.models import Visibility
+
 
 class Preset(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -23,6 +25,12 @@ class Preset(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     tags = models.JSONField(default=list, blank=True)
+    # Shared with a team (see playground/teams/access.py for who may see and change it).
+    team = models.ForeignKey("teams.Team", on_delete=models.SET_NULL, null=True, blank=True, related_name="presets")
+    visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PRIVATE)
+    # "Anyone with the link": secrets.token_urlsafe(24) (192 bits); null when not shared. Revoking
+    # clears it, and sharing again makes a new one, so an old link never comes back to life.
+    share_token = models.CharField(max_length=64, unique=True, null=True, blank=True)
     forked_from = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="forks")
     # Set while the preset is in the trash.
     deleted_at = models.DateTimeField(null=True, blank=True)

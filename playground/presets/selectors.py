@@ -9,19 +9,27 @@ from typing import Any
 
 from django.db.models import Max, Q, QuerySet
 
+from playground.teams.access import visible_q, with_my_role
+
 from .models import Preset, PresetVersion
 from .schemas import FILE_VERSION, FORMAT
 
 
-def _visible(*, user: Any) -> QuerySet[Preset]:
-    return Preset.objects.filter(Q(owner=user) | Q(builtin=True)).select_related("owner")
+def presets_visible(*, user: Any) -> QuerySet[Preset]:
+    """Mine, my teams' (where shared with the team) and the builtin ones; each with `my_role`."""
+    qs = Preset.objects.filter(visible_q(user=user) | Q(builtin=True)).select_related("owner", "team")
+    return with_my_role(qs, user=user)
 
 
 def preset_list(*, user: Any, tag: str | None = None, trashed: bool = False) -> list[Preset]:
-    """My presets and the builtin ones (not the trash unless `trashed`), newest first.
+    """My presets, my teams' and the builtin ones (not the trash unless `trashed`), newest first.
 
     Each carries `latest_number`, its current version number."""
-    qs = _visible(user=user).filter(deleted_at__isnull=not trashed).annotate(latest_number=Max("versions__number"))
+    qs = (
+        presets_visible(user=user)
+        .filter(deleted_at__isnull=not trashed)
+        .annotate(latest_number=Max("versions__number"))
+    )
     presets: list[Preset] = list(qs)
     if tag:  # tags are a JSON list; filtered here so it works the same on SQLite and PostgreSQL
         presets = [p for p in presets if tag in (p.tags or [])]
@@ -29,12 +37,19 @@ def preset_list(*, user: Any, tag: str | None = None, trashed: bool = False) -> 
 
 
 def preset_get(*, user: Any, preset_id: Any) -> Preset | None:
-    """The preset if `user` may read it (theirs, or builtin); None when missing or someone else's."""
+    """The preset if `user` may read it (theirs, their team's, or builtin); None otherwise."""
     try:
         pk = uuid.UUID(str(preset_id))
     except ValueError:
         return None
-    return _visible(user=user).filter(pk=pk).first()
+    return presets_visible(user=user).filter(pk=pk).first()
+
+
+def preset_get_by_share_token(*, token: str) -> Preset | None:
+    """A preset shared by link (not in the trash); None for an unknown or revoked token."""
+    if not token:
+        return None
+    return Preset.objects.filter(share_token=token, deleted_at__isnull=True).select_related("owner", "team").first()
 
 
 def preset_version_latest(*, preset: Preset) -> PresetVersion:

@@ -12,6 +12,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from playground.errors import PlaygroundError
+from playground.teams.access import can_change
+from playground.teams.services import share_link_create, share_link_revoke, visibility_set
 
 from . import selectors
 from .models import Preset, PresetVersion
@@ -23,12 +25,22 @@ def _version_add(*, preset: Preset, content: dict[str, Any], user: Any) -> Prese
     return PresetVersion.objects.create(preset=preset, number=last + 1, content=content, created_by=user)
 
 
-def _writable(*, preset: Preset) -> None:
+def _may_change(*, user: Any, preset: Preset) -> None:
+    """403 for a preset `user` may read but not change (builtin, or a team's they only view)."""
     if preset.builtin:
         raise PlaygroundError(
             f"“{preset.name}” is a builtin preset: read it or fork it (POST /api/presets/{preset.id}/fork).",
             status=403,
         )
+    if not can_change(user=user, obj=preset):
+        raise PlaygroundError(
+            f"You may read “{preset.name}” but not change it: fork it (POST /api/presets/{preset.id}/fork).",
+            status=403,
+        )
+
+
+def _writable(*, user: Any, preset: Preset) -> None:
+    _may_change(user=user, preset=preset)
     if preset.deleted_at is not None:
         raise PlaygroundError(
             f"Preset {preset.id} is in the trash; restore it first (POST /api/presets/{preset.id}/restore).",
@@ -47,8 +59,10 @@ def preset_create(
     builtin: bool = False,
     slug: str | None = None,
     forked_from: Preset | None = None,
+    team_id: Any = None,
+    visibility: str | None = None,
 ) -> Preset:
-    """A new preset with its version 1."""
+    """A new preset with its version 1 (in one of `user`'s teams when `team_id` is given)."""
     preset = Preset.objects.create(
         owner=None if builtin else user,
         builtin=builtin,
@@ -59,6 +73,21 @@ def preset_create(
         forked_from=forked_from,
     )
     _version_add(preset=preset, content=content_to_json(content), user=None if builtin else user)
+    if team_id is not None or visibility is not None:
+        visibility_set(user=user, obj=preset, team_id=team_id, visibility=visibility)
+    return preset
+
+
+@transaction.atomic
+def preset_edit(*, user: Any, preset: Preset, fields: dict[str, Any]) -> Preset:
+    """Change name, description, tags, team or visibility without a new version of the content."""
+    _writable(user=user, preset=preset)
+    if "team" in fields or "visibility" in fields:
+        visibility_set(user=user, obj=preset, team_id=fields.get("team"), visibility=fields.get("visibility"))
+    for field in ("name", "description", "tags"):
+        if field in fields:
+            setattr(preset, field, fields[field])
+    preset.save()
     return preset
 
 
@@ -73,7 +102,7 @@ def preset_update(
     tags: list[str] | None = None,
 ) -> Preset:
     """Save changes: always a new version; name, description and tags change when given."""
-    _writable(preset=preset)
+    _writable(user=user, preset=preset)
     preset = Preset.objects.select_for_update().get(pk=preset.pk)
     if name is not None:
         preset.name = name
@@ -99,16 +128,25 @@ def preset_fork(*, user: Any, preset: Preset) -> Preset:
     return fork
 
 
-def preset_trash(*, preset: Preset) -> Preset:
-    _writable(preset=preset)
+def preset_share(*, user: Any, preset: Preset) -> Preset:
+    _writable(user=user, preset=preset)
+    return share_link_create(obj=preset)
+
+
+def preset_unshare(*, user: Any, preset: Preset) -> Preset:
+    _may_change(user=user, preset=preset)
+    return share_link_revoke(obj=preset)
+
+
+def preset_trash(*, user: Any, preset: Preset) -> Preset:
+    _writable(user=user, preset=preset)
     preset.deleted_at = timezone.now()
     preset.save(update_fields=["deleted_at", "updated_at"])
     return preset
 
 
-def preset_restore(*, preset: Preset) -> Preset:
-    if preset.builtin:
-        _writable(preset=preset)
+def preset_restore(*, user: Any, preset: Preset) -> Preset:
+    _may_change(user=user, preset=preset)
     preset.deleted_at = None
     preset.save(update_fields=["deleted_at", "updated_at"])
     return preset

@@ -5,8 +5,8 @@ from .models import RealtimeSession, SessionEvent
 
 @admin.register(RealtimeSession)
 class RealtimeSessionAdmin(admin.ModelAdmin):
-    list_display = ("id", "owner", "upstream", "state", "last_seq", "created_at")
-    list_filter = ("state", "upstream")
+    list_display = ("id", "owner", "upstream", "state", "team", "visibility", "preset", "last_seq", "created_at")
+    list_filter = ("state", "upstream", "visibility")
     search_fields = ("id", "owner__username")
 
 

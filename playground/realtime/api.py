@@ -7,18 +7,21 @@ each generated client-event view from its real annotations.
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema, Status
+from pydantic import field_validator
 
 from playground.accounts.auth import api_auth
 from playground.db import db
 from playground.errors import PlaygroundError
+from playground.teams.access import can_change
 
 from . import selectors, services
 from .events import CLIENT_EVENTS, ClientEvent, SessionConfig
@@ -56,11 +59,52 @@ class SessionIn(Schema):
     )
     session: SessionConfig | None = Field(None, description="Initial config, sent as session.update once connected.")
     emulator: EmulatorOptions | None = None
+    team: uuid.UUID | None = Field(None, description="Share the recording with one of my teams.")
+    visibility: Literal["private", "team"] | None = Field(None, description="Default: team when `team` is given.")
+
+
+class SessionEditIn(Schema):
+    team: uuid.UUID | None = Field(None, description="One of my teams, or null for none.")
+    visibility: Literal["private", "team"] | None = Field(None, description="Default: team when `team` is given.")
+
+
+class SessionListQuery(Schema):
+    state: Literal["connecting", "live", "ended", "interrupted", "failed"] | None = None
+    preset: uuid.UUID | None = Field(None, description="Started from this preset.")
+    user: str | None = Field(None, description="Owner's username.")
+    team: uuid.UUID | None = None
+    since: datetime | None = Field(None, description="Created at or after (ISO 8601).")
+    until: datetime | None = Field(None, description="Created before (ISO 8601).")
+    limit: int = Field(100, ge=1, le=1000)
+
+    @field_validator("since", "until")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        # Any offset Python accepts (up to ±24 h) is fine to a person; PostgreSQL refuses beyond ±15:59.
+        if value is None or value.tzinfo is None:
+            return value
+        return value.astimezone(UTC)
+
+
+class RefOut(Schema):
+    id: str
+    name: str
+
+
+class PresetRefOut(RefOut):
+    version: int | None
 
 
 class SessionOut(Schema):
     id: str
+    owner: str
     upstream: str
+    team: RefOut | None
+    visibility: Literal["private", "team"]
+    preset: PresetRefOut | None
+    # Null unless shared by link; shown only to those who may change the session.
+    share_url: str | None
+    can_change: bool
     state: str
     state_reason: str
     config: dict[str, Any]
@@ -96,9 +140,20 @@ def session_out(request: HttpRequest, session: RealtimeSession) -> SessionOut:
     """The API's view of a session (the presets router answers with it too)."""
     scheme = "wss" if request.is_secure() else "ws"
     host = request.get_host()
+    user = getattr(request, "auth", None)
+    changeable = bool(user and user.is_authenticated and can_change(user=user, obj=session))
+    preset = session.preset
     return SessionOut(
         id=str(session.id),
+        owner=session.owner.get_username(),
         upstream=session.upstream,
+        team=RefOut(id=str(session.team.id), name=session.team.name) if session.team else None,
+        visibility=session.visibility,  # type: ignore[arg-type]
+        preset=PresetRefOut(id=str(preset.id), name=preset.name, version=session.preset_version) if preset else None,
+        share_url=request.build_absolute_uri(f"/s/r/{session.share_token}/")
+        if changeable and session.share_token
+        else None,
+        can_change=changeable,
         state=session.state,
         state_reason=session.state_reason,
         config=session.config,
@@ -115,11 +170,15 @@ def _user(request: HttpRequest) -> Any:
     return request.auth  # type: ignore[attr-defined]
 
 
-async def session_for_request(request: HttpRequest, session_id: str) -> RealtimeSession:
-    """The caller's session, or 404 (someone else's session is not found either)."""
+async def session_for_request(request: HttpRequest, session_id: str, *, change: bool = False) -> RealtimeSession:
+    """A session the caller may see, or 404 (one they may not see is not found either).
+
+    With `change`, one they may see but not change (a team's, as a viewer) is 403."""
     session = await db(selectors.session_get, user=_user(request), session_id=session_id)
     if session is None:
         raise PlaygroundError(f"No session {session_id}.", status=404)
+    if change:
+        services.session_may_change(user=_user(request), session=session)
     return session
 
 
@@ -131,17 +190,29 @@ async def session_create(request: HttpRequest, payload: SessionIn) -> Status[Ses
         upstream=payload.upstream,
         session=payload.session,
         options=payload.emulator.model_dump(exclude_none=True) if payload.emulator else None,
+        team_id=payload.team,
+        visibility=payload.visibility,
     )
     return Status(201, session_out(request, session))
 
 
-@router.get("/sessions", response=list[SessionOut])
-async def session_list(
-    request: HttpRequest, state: Literal["connecting", "live", "ended", "interrupted", "failed"] | None = None
-) -> list[SessionOut]:
-    """My sessions, newest first: live, ended, interrupted (each is also a recording)."""
+@router.get("/sessions", response={200: list[SessionOut], 422: ErrorOut})
+async def session_list(request: HttpRequest, query: Query[SessionListQuery]) -> list[SessionOut]:
+    """Sessions I may see (mine and my teams'), newest first; each is also a recording.
+
+    Filter by `state`, `preset`, `user` (owner), `team`, and creation time `since`/`until`."""
     await db(services.sessions_mark_stale)
-    sessions = await db(selectors.session_list, user=_user(request), state=state)
+    sessions = await db(
+        selectors.session_list,
+        user=_user(request),
+        state=query.state,
+        preset_id=query.preset,
+        owner=query.user,
+        team_id=query.team,
+        since=query.since,
+        until=query.until,
+        limit=query.limit,
+    )
     return [session_out(request, s) for s in sessions]
 
 
@@ -150,11 +221,79 @@ async def session_detail(request: HttpRequest, session_id: str) -> SessionOut:
     return session_out(request, await session_for_request(request, session_id))
 
 
-@router.post("/sessions/{session_id}/close", response={200: SessionOut, 404: ErrorOut, 409: ErrorOut})
+@router.post("/sessions/{session_id}/close", response={200: SessionOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut})
 async def session_close(request: HttpRequest, session_id: str) -> SessionOut:
     """End a live session: the upstream connection closes, the recording stays."""
-    session = await services.session_close(session=await session_for_request(request, session_id))
+    session = await services.session_close(session=await session_for_request(request, session_id, change=True))
     return session_out(request, session)
+
+
+@router.post(
+    "/sessions/{session_id}/resume",
+    response={200: SessionOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 429: ErrorOut, 502: ErrorOut},
+)
+async def session_resume(request: HttpRequest, session_id: str) -> SessionOut:
+    """Resume an interrupted session (its worker stopped, or the upstream ended it at its time limit).
+
+    Opens a new upstream connection for the same session: seq goes on from the recording, the latest
+    settings and the conversation are replayed from it (recorded as client events), and watchers
+    keep receiving where they are. 409 for a session that was closed, failed or is live."""
+    session = await session_for_request(request, session_id)
+    return session_out(request, await services.session_resume(user=_user(request), session=session))
+
+
+@router.patch("/sessions/{session_id}", response={200: SessionOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut})
+async def session_edit(request: HttpRequest, session_id: str, payload: SessionEditIn) -> SessionOut:
+    """Change who sees the recording: a team of mine (`visibility` team) or only me (private)."""
+    session = await session_for_request(request, session_id)
+    await db(
+        services.session_edit, user=_user(request), session=session, team_id=payload.team, visibility=payload.visibility
+    )
+    return await _reloaded(request, session)
+
+
+@router.delete("/sessions/{session_id}", response={204: None, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut})
+async def session_delete(request: HttpRequest, session_id: str) -> Status[None]:
+    """Delete the recording with all its events and audio (a live session must be closed first)."""
+    session = await session_for_request(request, session_id)
+    await db(services.session_delete, user=_user(request), session=session)
+    return Status(204, None)
+
+
+@router.post("/sessions/{session_id}/share", response={200: SessionOut, 403: ErrorOut, 404: ErrorOut})
+async def session_share(request: HttpRequest, session_id: str) -> SessionOut:
+    """Share the recording by link (`share_url`): anyone with it can replay and export it, read-only."""
+    session = await session_for_request(request, session_id)
+    await db(services.session_share, user=_user(request), session=session)
+    return await _reloaded(request, session)
+
+
+@router.delete("/sessions/{session_id}/share", response={200: SessionOut, 403: ErrorOut, 404: ErrorOut})
+async def session_unshare(request: HttpRequest, session_id: str) -> SessionOut:
+    """Revoke the link: it stops working at once."""
+    session = await session_for_request(request, session_id)
+    await db(services.session_unshare, user=_user(request), session=session)
+    return await _reloaded(request, session)
+
+
+async def _reloaded(request: HttpRequest, session: RealtimeSession) -> SessionOut:
+    fresh = await db(selectors.session_get, user=_user(request), session_id=session.id)
+    assert fresh is not None
+    return session_out(request, fresh)
+
+
+async def shared_session(token: str) -> RealtimeSession:
+    """A recording shared by link, or 404."""
+    session = await db(selectors.session_get_by_share_token, token=token)
+    if session is None:
+        raise PlaygroundError("This share link is unknown or was revoked.", status=404)
+    return session
+
+
+@router.get("/shared/sessions/{token}", response={200: SessionOut, 404: ErrorOut}, auth=None)
+async def shared_session_detail(request: HttpRequest, token: str) -> SessionOut:
+    """A recording shared by link, read-only."""
+    return session_out(request, await shared_session(token))
 
 
 class EventsQuery(Schema):
@@ -163,10 +302,19 @@ class EventsQuery(Schema):
     trim: bool = Field(False, description="Shorten base64 audio, saying so in the frame's `trimmed` field.")
 
 
-@router.get("/sessions/{session_id}/events", response={200: list[FrameOut], 404: ErrorOut})
+@router.get("/sessions/{session_id}/events", response={200: list[FrameOut], 404: ErrorOut, 422: ErrorOut})
 async def session_events(request: HttpRequest, session_id: str, query: Query[EventsQuery]) -> list[Any]:
     """Recorded events in seq order, a page at a time: ask again with `after` = the last seq."""
-    session = await session_for_request(request, session_id)
+    return await _events(await session_for_request(request, session_id), query)
+
+
+@router.get("/shared/sessions/{token}/events", response={200: list[FrameOut], 404: ErrorOut, 422: ErrorOut}, auth=None)
+async def shared_session_events(request: HttpRequest, token: str, query: Query[EventsQuery]) -> list[Any]:
+    """The events of a recording shared by link, as `GET /api/sessions/{id}/events`."""
+    return await _events(await shared_session(token), query)
+
+
+async def _events(session: RealtimeSession, query: EventsQuery) -> list[Any]:
     frames = await db(selectors.event_frames, session_id=session.id, after=query.after, limit=query.limit)
     trim_to = settings.PLAYGROUND_TRIM_BASE64_TO if query.trim else None
     return json.loads(frames_text(frames, trim_to=trim_to))
@@ -180,7 +328,7 @@ def _wants_sse(request: HttpRequest) -> bool:
 
 
 async def _send_client_event(request: HttpRequest, session_id: str, event: ClientEvent) -> Any:
-    session = await session_for_request(request, session_id)
+    session = await session_for_request(request, session_id, change=True)
     if not _wants_sse(request):
         event_id, seq = await services.client_event_send(session=session, event=event)
         return ClientEventAck(event_id=event_id, seq=seq)
@@ -269,7 +417,15 @@ for _type, _schema in CLIENT_EVENTS.items():
         f"/sessions/{{session_id}}/client-events/{_type}",
         ["POST"],
         _client_event_view(_type, _schema),
-        response={200: ClientEventAck, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: ErrorOut, 503: ErrorOut},
+        response={
+            200: ClientEventAck,
+            403: ErrorOut,
+            404: ErrorOut,
+            409: ErrorOut,
+            413: ErrorOut,
+            422: ErrorOut,
+            503: ErrorOut,
+        },
         summary=_type,
         operation_id="client_event_" + _type.replace(".", "_"),
         tags=["client events"],

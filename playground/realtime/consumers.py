@@ -21,8 +21,9 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from playground.db import db
+from playground.teams.access import can_change
 
-from . import selectors
+from . import lease, selectors
 from .events import ClientEventError, event_to_wire, parse_client_event
 from .follow import Follower, GapNotRecorded
 from .frames import session_group
@@ -75,6 +76,10 @@ async def _serve_sources(
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def _as_is(text: str) -> list[str]:
+    return [text]
+
+
 class SessionConsumer(AsyncWebsocketConsumer):
     session: RealtimeSession
     state: str
@@ -98,6 +103,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         await super().dispatch(message)
 
     async def connect(self) -> None:
+        lease.ensure_sweeper()  # this worker notices dead workers' sessions for its watchers
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -116,6 +122,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
             return
         self.session = session
         self.state = session.state
+        # A team's viewer may watch but not drive: their client events are refused (403), like over REST.
+        self.may_change = can_change(user=user, obj=session)
         trim = query.get("trim", ["0"])[0] not in ("0", "", "false")
         self.follower = Follower(
             session_id=session.id, after=after, trim_to=settings.PLAYGROUND_TRIM_BASE64_TO if trim else None
@@ -140,6 +148,12 @@ class SessionConsumer(AsyncWebsocketConsumer):
     # --- from the relay -------------------------------------------------------
 
     async def relay_frames(self, message: dict[str, Any]) -> None:
+        if message.get("lease_notice") and message["last"] <= self.follower.last:
+            # A dead worker's relay published frames it never recorded, and the lease's notice took the
+            # recording's next seq, one this socket already saw: the recording is the truth, follow it.
+            self.follower.last = message["last"]
+            await self._forward(_as_is(message["text"]))
+            return
         await self._forward(self.follower.live(message))
 
     async def relay_synced(self, message: dict[str, Any]) -> None:
@@ -148,19 +162,28 @@ class SessionConsumer(AsyncWebsocketConsumer):
     async def _forward(self, texts: Awaitable[list[str]]) -> None:
         try:
             for text in await texts:
-                if _NOTICE_MARK in text:
-                    self._note_state(text)
+                if _NOTICE_MARK in text and self._note_state(text):
+                    await self._note_relay()
                 await self.send(text_data=text)
         except GapNotRecorded as exc:
             await self.send(
                 text_data=local_notice("gap", f"Some events are not recorded yet ({exc}); reconnect with ?after.")
             )
 
-    def _note_state(self, text: str) -> None:
+    def _note_state(self, text: str) -> bool:
+        """Follow the state the notices announce; True when the session went live again (resumed)."""
+        resumed = False
         for frame in json.loads(text):
             state = (frame.get("notice") or {}).get("state")
             if state:
+                resumed = resumed or (state == SessionState.LIVE and self.state != SessionState.LIVE)
                 self.state = state
+        return resumed
+
+    async def _note_relay(self) -> None:
+        """A resumed session has a new relay, maybe on another worker: send client events there."""
+        rows = RealtimeSession.objects.filter(pk=self.session.id).values_list("relay_channel", flat=True)
+        self.session.relay_channel = await db(lambda: rows.first() or "")
 
     async def relay_ack(self, message: dict[str, Any]) -> None:
         """The relay forwarded our client event: the frame itself arrives with the stream."""
@@ -183,6 +206,11 @@ class SessionConsumer(AsyncWebsocketConsumer):
             event = parse_client_event(data)
         except ClientEventError as exc:
             await self.send(text_data=local_notice("rejected", exc.message, field=exc.field, status=exc.status))
+            return
+        if not self.may_change:
+            await self.send(
+                text_data=local_notice("rejected", "You may watch this session but not send it events.", status=403)
+            )
             return
         # The state as of connect, kept current by the relay's own end-of-session notice:
         # no database query per client event (a socket may send one per audio chunk).

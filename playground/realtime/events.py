@@ -11,19 +11,44 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 import secrets
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 # Yandex documents 15 MiB as the most one append may carry.
 MAX_AUDIO_APPEND_BYTES = 15 * 1024 * 1024
 
 
+def _non_finite_at(value: Any, path: tuple[int | str, ...] = ()) -> tuple[int | str, ...] | None:
+    """Where a NaN or an Infinity hides (Python's json reads them; JSON has neither), or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _non_finite_at(item, (*path, key))
+        if found is not None:
+            return found
+    return None
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _finite_numbers(cls, data: Any) -> Any:
+        # Python's json reads NaN and Infinity; free-form parts (tool parameters, tracing, …) would take one
+        # and forward it as null. Refused instead, naming where.
+        where = _non_finite_at(data)
+        if where is not None:
+            raise PydanticCustomError(
+                "not_json", "NaN or Infinity, which JSON does not have", {"where": field_path(where)}
+            )
+        return data
 
 
 # --- session -----------------------------------------------------------------
@@ -368,8 +393,19 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     return out or "body"
 
 
+def error_field(loc: tuple[int | str, ...], err: Any) -> str:
+    """The field an error names: its location, made precise for a NaN found inside a structure."""
+    field = field_path(loc)
+    if err.get("type") == "not_json":
+        where = str(err.get("ctx", {}).get("where", ""))
+        if field == "body":
+            return where
+        return field + where if where.startswith("[") else f"{field}.{where}"
+    return field
+
+
 def describe_validation_error(exc: ValidationError) -> list[dict[str, str]]:
-    return [{"field": field_path(tuple(err["loc"])), "message": err["msg"]} for err in exc.errors()]
+    return [{"field": error_field(tuple(err["loc"]), err), "message": err["msg"]} for err in exc.errors()]
 
 
 def parse_client_event(data: Any) -> ClientEvent:

@@ -5,6 +5,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from playground.teams.models import Visibility
+
 
 class SessionState(models.TextChoices):
     CONNECTING = "connecting", "connecting"
@@ -27,6 +29,17 @@ class RealtimeSession(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="realtime_sessions")
     upstream = models.CharField(max_length=20)
+    # As for presets: who else sees it (playground/teams/access.py), and an optional share link.
+    team = models.ForeignKey(
+        "teams.Team", on_delete=models.SET_NULL, null=True, blank=True, related_name="realtime_sessions"
+    )
+    visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PRIVATE)
+    share_token = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    # The preset (and its version) the session was started from, if any.
+    preset = models.ForeignKey(
+        "presets.Preset", on_delete=models.SET_NULL, null=True, blank=True, related_name="sessions"
+    )
+    preset_version = models.PositiveIntegerField(null=True, blank=True)
     state = models.CharField(max_length=20, choices=SessionState.choices, default=SessionState.CONNECTING)
     # In words, for people: why the session ended, failed or was interrupted.
     state_reason = models.TextField(blank=True)

@@ -24,7 +24,8 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
-from . import recorder
+from . import lease, recorder
+from .canned import CannedToolOutputs
 from .frames import Frame, frames_text, notice_data, session_group
 from .models import SessionState
 from .recorder import recorder_for_loop, run_on_recorder_thread
@@ -32,7 +33,6 @@ from .upstreams import UpstreamClosed, UpstreamConnection, UpstreamError
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_S = 5.0
 FIRST_EVENT_TIMEOUT_S = 10.0
 
 # Strong references to running relays' tasks (asyncio keeps only weak ones).
@@ -41,8 +41,17 @@ _running: set[asyncio.Task[None]] = set()
 
 
 class Relay:
-    def __init__(self, *, session_id: str, upstream: UpstreamConnection, upstream_title: str) -> None:
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        upstream: UpstreamConnection,
+        upstream_title: str,
+        canned: CannedToolOutputs | None = None,
+    ) -> None:
         self.session_id = session_id
+        self.canned = canned
+        self._canned_tasks: set[asyncio.Task[None]] = set()
         self.upstream = upstream
         self.upstream_title = upstream_title
         self.layer = get_channel_layer()
@@ -61,6 +70,7 @@ class Relay:
         self._published_seq = 0
         self._recorded_seq = 0
         self._close_request: dict[str, Any] | None = None
+        self._lease_lost = False
         self._end: tuple[str, str, str] | None = None
         self._ended = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -68,8 +78,19 @@ class Relay:
 
     # --- life cycle -----------------------------------------------------------
 
-    async def start(self, *, initial_events: list[str]) -> None:
-        """Wait for the upstream's first event, go live, send the initial client events."""
+    @property
+    def recorded_seq(self) -> int:
+        return self._recorded_seq
+
+    async def start(
+        self, *, initial_events: list[str], start_seq: int = 0, notices: list[tuple[str, str]] | None = None
+    ) -> None:
+        """Wait for the upstream's first event, go live, send the initial client events.
+
+        A resumed session starts numbering after `start_seq` (its recording's last seq) and records
+        `notices` (kind, notice data) before the new upstream's first event."""
+        lease.ensure_sweeper()
+        self.seq = self._recorded_seq = self._published_seq = start_seq
         # The default prefix on purpose: RedisChannelLayer pops all of a process's
         # channels from one list per prefix, under one lock; a second prefix starves the first.
         self.channel = await self.layer.new_channel()
@@ -80,10 +101,13 @@ class Relay:
                 f"{self.upstream_title} sent nothing for {FIRST_EVENT_TIMEOUT_S:.0f} s after connecting."
             ) from None
         await run_on_recorder_thread(recorder.session_go_live, session_id=self.session_id, relay_channel=self.channel)
+        lease.keeper_for_loop().add(self)
+        for kind, data in notices or []:
+            self._emit("playground", kind, data)
         self._emit_server(first)
         for text in initial_events:
             await self._forward(text)
-        for coro in (self._read_upstream(), self._serve_channel(), self._publish(), self._heartbeat()):
+        for coro in (self._read_upstream(), self._serve_channel(), self._publish()):
             task = asyncio.create_task(coro)
             task.add_done_callback(self._task_done)
             self._tasks.append(task)
@@ -96,22 +120,38 @@ class Relay:
             await self._ended.wait()
         except asyncio.CancelledError:
             # The process is stopping: leave nothing running; the lease marks the session later.
+            lease.keeper_for_loop().remove(self)
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
-            await self.upstream.close()
+            await self._close_upstream()
             raise
+        if self._lease_lost:
+            await self._end_without_lease()
+            return
         state, reason, kind = self._end or (SessionState.ENDED, "Ended.", "session_ended")
         for task in self._tasks[:2]:  # reader and channel server: nothing more comes in
             task.cancel()
-        await self.upstream.close()
+        await self._close_upstream()
         notice = self._emit(
-            "playground", kind, notice_data(kind=kind, message=reason, state=str(state)), publish=False, record=True
+            "playground", kind, notice_data(kind=kind, message=reason, state=str(state)), publish=False, record=False
         )
-        await self._wait_until(lambda: self._recorded_seq >= notice.seq)
-        await run_on_recorder_thread(
-            recorder.session_finish, session_id=self.session_id, state=state, reason=reason, last_seq=notice.seq
+        # Everything before the notice is recorded; then the notice and the final state, together.
+        await self._wait_until(lambda: self._recorded_seq >= notice.seq - 1)
+        lease.keeper_for_loop().remove(self)
+        finished = await run_on_recorder_thread(
+            recorder.session_finish,
+            session_id=self.session_id,
+            relay_channel=self.channel,
+            state=state,
+            reason=reason,
+            notice=notice,
         )
+        self._on_recorded(notice.seq)
+        if not finished:  # the sweeper ended it first and recorded why: our notice is not the truth
+            self._lease_lost = True
+            await self._end_without_lease()
+            return
         # Published only once the recording and the state are written: whoever
         # reads the session after this notice sees it ended and complete.
         self._to_publish.append(notice)
@@ -124,6 +164,32 @@ class Relay:
         if self._close_request is not None:
             await self._reply(self._close_request, {"type": "relay.ack", "seq": notice.seq})
         log.info("relay %s ended: %s (%s)", self.session_id, state, reason)
+
+    async def _close_upstream(self) -> None:
+        # Never let a failing close (websockets on an already lost transport) keep the session half alive.
+        try:
+            await self.upstream.close()
+        except Exception:
+            log.exception("relay %s: closing the upstream failed", self.session_id)
+
+    def lease_lost(self) -> None:
+        """The sweeper ended this session (the lease went stale: this worker was too slow to renew it):
+        stop at once, writing nothing more; the recording already says why it ended."""
+        self._lease_lost = True
+        self._stop(SessionState.INTERRUPTED, "The relay lost its lease.", "worker_lost")
+
+    async def _end_without_lease(self) -> None:
+        log.warning("relay %s: lost its lease (its heartbeat went stale); stopping", self.session_id)
+        lease.keeper_for_loop().remove(self)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._close_upstream()
+        self._recorder.forget(self.session_id)
+        if self._close_request is not None:
+            await self._reply(
+                self._close_request, {"type": "relay.error", "message": "The session was already interrupted."}
+            )
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         # A relay task that dies of a bug must end the session in words, not leave it half alive.
@@ -173,6 +239,19 @@ class Relay:
             )
             return
         self._emit("server", type_, text)
+        if self.canned is not None and type_ == "response.done":
+            answers = self.canned.answers(event)
+            if answers:
+                task = asyncio.create_task(self._send_all(answers))
+                self._canned_tasks.add(task)
+                task.add_done_callback(self._canned_tasks.discard)
+
+    async def _send_all(self, texts: list[str]) -> None:
+        try:
+            for text in texts:
+                await self._forward(text)
+        except UpstreamError as exc:  # the upstream went away meanwhile: the reader reports it
+            log.info("relay %s: canned answer not sent: %s", self.session_id, exc)
 
     async def _read_upstream(self) -> None:
         try:
@@ -273,16 +352,6 @@ class Relay:
             self._progress.clear()
             await self._progress.wait()
 
-    async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT_S)
-            try:
-                await run_on_recorder_thread(
-                    recorder.session_heartbeat, session_id=self.session_id, last_seq=self._recorded_seq
-                )
-            except Exception:
-                log.exception("relay %s: heartbeat failed", self.session_id)
-
 
 def _frames_message(frames: list[Frame]) -> dict[str, Any]:
     return {"type": "relay.frames", "first": frames[0].seq, "last": frames[-1].seq, "text": frames_text(frames)}
@@ -294,5 +363,6 @@ async def relays_shutdown() -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    await lease.lease_tasks_stop()
     await recorder_for_loop().stop()
     await run_on_recorder_thread(recorder.close_connections)

@@ -3,32 +3,73 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.utils import timezone
+from django.db.models import DateTimeField, ExpressionWrapper, QuerySet
+from django.db.models.functions import Now
+
+from playground.teams.access import visible_q, with_my_role
 
 from .frames import Frame
 from .models import RealtimeSession, SessionEvent, SessionState
 
-# A live session whose relay has not written for this long lost its worker.
-STALE_AFTER = timedelta(seconds=20)
+# A live session whose lease (heartbeat_at) is older than this lost its worker: the sweeper
+# (lease.py) marks it interrupted. Four missed beats at lease.HEARTBEAT_S = 2 s: a beat runs on the
+# recorder thread and can wait behind one slow batch write (a big audio append, a busy database)
+# without a live relay being declared dead, while a killed worker's watchers learn it within
+# STALE_AFTER + lease.SWEEP_S (about 10 s). The single source for these timings.
+STALE_AFTER = timedelta(seconds=8)
 
 
-def session_list(*, user: Any, state: str | None = None, limit: int = 100) -> list[RealtimeSession]:
-    qs = RealtimeSession.objects.filter(owner=user)
+def _visible(*, user: Any) -> QuerySet[RealtimeSession]:
+    """Mine and my teams' (where shared with the team), each with `my_role` in its team."""
+    qs = RealtimeSession.objects.filter(visible_q(user=user)).select_related("owner", "team", "preset")
+    return with_my_role(qs, user=user)
+
+
+def session_list(
+    *,
+    user: Any,
+    state: str | None = None,
+    preset_id: Any = None,
+    owner: str | None = None,
+    team_id: Any = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+) -> list[RealtimeSession]:
+    """Sessions `user` may see, newest first, filtered by state, preset, owner's username, team and date."""
+    qs = _visible(user=user)
     if state:
         qs = qs.filter(state=state)
+    if preset_id:
+        qs = qs.filter(preset_id=preset_id)
+    if owner:
+        qs = qs.filter(owner__username=owner)
+    if team_id:
+        qs = qs.filter(team_id=team_id)
+    if since:
+        qs = qs.filter(created_at__gte=since)
+    if until:
+        qs = qs.filter(created_at__lt=until)
     return list(qs[:limit])
 
 
 def session_get(*, user: Any, session_id: Any) -> RealtimeSession | None:
-    """The session if `user` may see it; None both when missing and when someone else's."""
+    """The session if `user` may see it (theirs or their team's); None when missing or not theirs to see."""
     try:
         pk = uuid.UUID(str(session_id))
     except ValueError:  # a malformed id is simply not found
         return None
-    return RealtimeSession.objects.filter(pk=pk, owner=user).first()
+    return _visible(user=user).filter(pk=pk).first()
+
+
+def session_get_by_share_token(*, token: str) -> RealtimeSession | None:
+    """A recording shared by link; None for an unknown or revoked token."""
+    if not token:
+        return None
+    return RealtimeSession.objects.filter(share_token=token).select_related("owner", "team", "preset").first()
 
 
 def session_live_count() -> int:
@@ -44,4 +85,6 @@ def event_frames(*, session_id: Any, after: int = 0, upto: int | None = None, li
 
 
 def stale_cutoff() -> Any:
-    return timezone.now() - STALE_AFTER
+    """The lease cutoff on the database's clock (heartbeats are written with it too): workers on
+    several machines never compare their own clocks."""
+    return ExpressionWrapper(Now() - STALE_AFTER, output_field=DateTimeField())

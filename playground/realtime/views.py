@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
+
+from playground.teams.access import can_change
 
 from . import selectors
 from .events import CLIENT_EVENTS
+from .forms import RecordingFilterForm
 from .upstreams import UPSTREAMS, default_upstream_name
 
 # SpeechKit voices the session panel offers (Yandex's default first). A voice the server reports
@@ -46,6 +52,31 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+def recording_list_page(request: HttpRequest) -> HttpResponse:
+    """Every session I may see (mine and my teams'), filtered by preset, user, team, date and state."""
+    form = RecordingFilterForm(request.GET or None, user=request.user)
+    filters = form.cleaned_data if form.is_valid() else {}
+    sessions = selectors.session_list(
+        user=request.user,
+        state=filters.get("state") or None,
+        preset_id=filters.get("preset") or None,
+        owner=filters.get("user") or None,
+        team_id=filters.get("team") or None,
+        since=_day_start(filters.get("since")),
+        until=_day_start(filters.get("until"), days=1),
+        limit=500,
+    )
+    return render(request, "realtime/recordings.html", {"form": form, "sessions": sessions})
+
+
+def _day_start(day: date | None, *, days: int = 0) -> datetime | None:
+    """The start of `day` (+ `days`) in the current time zone: "until" a date includes that whole day."""
+    if day is None:
+        return None
+    return timezone.make_aware(datetime.combine(day + timedelta(days=days), time.min))
+
+
+@login_required
 def session_page(request: HttpRequest, session_id: str) -> HttpResponse:
     session = selectors.session_get(user=request.user, session_id=session_id)
     if session is None:
@@ -62,6 +93,14 @@ def session_page(request: HttpRequest, session_id: str) -> HttpResponse:
         "clientEventTypes": list(CLIENT_EVENTS),
         "voices": list(SPEECHKIT_VOICES),
         "prices": settings.PLAYGROUND_PRICES,
+        "preset": (
+            {"id": str(session.preset.id), "name": session.preset.name, "version": session.preset_version}
+            if session.preset
+            else None
+        ),
+        "owner": session.owner.get_username(),
+        # A team's viewer watches; their client events would be refused (403).
+        "canChange": can_change(user=request.user, obj=session),
     }
     context = {
         "session": session,

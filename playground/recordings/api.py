@@ -1,29 +1,43 @@
-"""Exports of a session's recording: JSONL of frames, a Markdown transcript, WAV per side."""
+"""Recordings: exports (JSONL of frames, a Markdown transcript, WAV per side), re-runs and comparisons."""
 
-from typing import Literal
+from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Router
+from ninja import Field, Router, Schema, Status
 
 from playground.accounts.auth import api_auth
 from playground.db import db
-from playground.realtime.api import session_for_request
+from playground.realtime import selectors as realtime_selectors
+from playground.realtime.api import ErrorOut, SessionOut, session_for_request, session_out, shared_session
+from playground.realtime.models import RealtimeSession
 
-from . import selectors
+from . import selectors, services
 
 router = Router(auth=api_auth, tags=["recordings"])
 
 
-@router.get("/sessions/{session_id}/export", response={200: None, 404: dict})
+ExportFormat = Literal["jsonl", "md", "wav"]
+Side = Literal["user", "assistant"]
+
+
+@router.get("/sessions/{session_id}/export", response={200: None, 404: ErrorOut, 422: ErrorOut})
 async def recording_export(
-    request: HttpRequest,
-    session_id: str,
-    format: Literal["jsonl", "md", "wav"] = "jsonl",
-    side: Literal["user", "assistant"] = "assistant",
+    request: HttpRequest, session_id: str, format: ExportFormat = "jsonl", side: Side = "assistant"
 ) -> HttpResponse:
     """Download the recording: `jsonl` (one frame per line, audio whole), `md` (a transcript), or `wav`
     (PCM16 mono at the session's own rate; `side=user` for the microphone, `assistant` for the answers)."""
-    session = await session_for_request(request, session_id)
+    return await _export(await session_for_request(request, session_id), format, side)
+
+
+@router.get("/shared/sessions/{token}/export", response={200: None, 404: ErrorOut, 422: ErrorOut}, auth=None)
+async def shared_recording_export(
+    request: HttpRequest, token: str, format: ExportFormat = "jsonl", side: Side = "assistant"
+) -> HttpResponse:
+    """The export of a recording shared by link, as `GET /api/sessions/{id}/export`."""
+    return await _export(await shared_session(token), format, side)
+
+
+async def _export(session: RealtimeSession, format: str, side: str) -> HttpResponse:
     name = f"session-{session.id}"
     if format == "jsonl":
         lines = await db(lambda: list(selectors.recording_jsonl(session_id=session.id)))
@@ -39,3 +53,34 @@ async def recording_export(
         filename = f"{name}-{side}.wav"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+class RerunIn(Schema):
+    upstream: Literal["yandex", "emulator"] | None = Field(None, description="Default: the original's upstream.")
+
+
+@router.post(
+    "/sessions/{session_id}/rerun",
+    response={201: SessionOut, 404: ErrorOut, 422: ErrorOut, 429: ErrorOut, 502: ErrorOut},
+)
+async def recording_rerun(request: HttpRequest, session_id: str, payload: RerunIn | None = None) -> Status[SessionOut]:
+    """Re-run a recording: a new live session with the original's upstream and initial config, where the
+    original's client events are sent again in order (fresh event ids), each `response.create` only once the
+    previous response is done. Answers the new session at once; the turns follow in the background.
+    Compare the two with `GET /api/sessions/{id}/compare/{other_id}`."""
+    user = request.auth  # type: ignore[attr-defined]
+    original = await session_for_request(request, session_id)
+    rerun = await services.recording_rerun(user=user, session=original, upstream=payload.upstream if payload else None)
+    # Read back as the API reads any session (its related rows loaded), and built off the event loop.
+    fresh = await db(realtime_selectors.session_get, user=user, session_id=rerun.id)
+    return Status(201, await db(session_out, request, fresh or rerun))
+
+
+@router.get("/sessions/{session_id}/compare/{other_id}", response={200: dict[str, Any], 404: ErrorOut})
+async def recording_compare(request: HttpRequest, session_id: str, other_id: str) -> dict[str, Any]:
+    """Two sessions side by side, turn by turn (say a recording and its re-run): each response's answer,
+    latencies from `response.create` to the first delta and to `response.done` (ms, from the frames'
+    timestamps), token usage, a unified and a word diff of the answers per turn, and totals."""
+    left = await session_for_request(request, session_id)
+    right = await session_for_request(request, other_id)
+    return await db(selectors.recording_compare, left=left, right=right)

@@ -79,6 +79,9 @@
   // Voice (voice.js): the microphone, the answer's audio and barge-in, in #voice-slot.
   const voice = PG.createVoice({ store, send, sessionRate, root: document.getElementById("voice-slot") });
 
+  // "Save as preset" (save-preset.js): the applied session config and the conversation so far.
+  const savePreset = PG.createSavePreset ? PG.createSavePreset({ page, panel, transcript, showBanner }) : null;
+
   // Errors and notices from the stream, in words.
   store.subscribe((frame) => {
     if (frame.notice) {
@@ -181,6 +184,7 @@
     figures,
     panel,
     voice,
+    savePreset,
     // Feed frames as if the socket had sent them (tests, demos). Numbered frames must continue
     // after store.lastSeq; a higher seq is accepted without the socket's gap check.
     ingest(frames) {

@@ -24,3 +24,60 @@
     }
   });
 })();
+
+// "Start from a preset": the onboarding presets first, then mine; Run opens a session from one
+// (POST /api/presets/{id}/sessions, with the upstream chosen in the form above) and goes to it.
+(function () {
+  const list = document.getElementById("start-presets");
+  const errorBox = document.getElementById("start-presets-error");
+  if (!list) return;
+  const upstream = document.querySelector("#new-session select[name=upstream]");
+  const MAX = 12;
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+    node.append(...children);
+    return node;
+  }
+
+  function row(p) {
+    const run = el("button", { type: "button", class: "small", "aria-label": "Run " + p.name }, "Run");
+    run.addEventListener("click", async () => {
+      errorBox.hidden = true;
+      run.disabled = true;
+      run.textContent = "Starting…";
+      try {
+        // respond: a preset's opening conversation gets its first answer at once (canned tool outputs too).
+        const body = { respond: true, ...(upstream && upstream.value ? { upstream: upstream.value } : {}) };
+        const session = await playgroundApi.call("POST", "/presets/" + p.id + "/sessions", body);
+        window.location.href = "/sessions/" + session.id + "/";
+      } catch (err) {
+        errorBox.textContent = `Could not start “${p.name}”: ${err.message}`;
+        errorBox.hidden = false;
+        run.disabled = false;
+        run.textContent = "Run";
+      }
+    });
+    const text = el(
+      "div",
+      { class: "sp-text" },
+      el("a", { href: "/presets/" + p.id + "/" }, p.name),
+      el("span", { class: "muted", title: p.description || "" }, (p.builtin ? "onboarding · " : "") + (p.description || "")),
+    );
+    return el("li", { "data-preset-id": p.id }, text, run);
+  }
+
+  playgroundApi
+    .call("GET", "/presets")
+    .then((presets) => {
+      presets.sort((a, b) => Number(b.builtin) - Number(a.builtin));
+      list.replaceChildren(...presets.slice(0, MAX).map(row));
+      if (!presets.length) list.replaceChildren(el("li", { class: "muted" }, "No presets yet."));
+    })
+    .catch((err) => {
+      list.replaceChildren();
+      errorBox.textContent = "Could not load the presets: " + err.message;
+      errorBox.hidden = false;
+    });
+})();

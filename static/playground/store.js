@@ -37,6 +37,14 @@ PG.createStore = function createStore() {
       }
       return null;
     },
+    // Forget every frame; the listeners stay (the replay page rebuilds from the start on a seek back).
+    reset() {
+      frames.length = 0;
+      store.lastSeq = 0;
+      store.t0 = null;
+      store.duplicates = 0;
+      store.localNotices = 0;
+    },
     // Milliseconds since the session connected, for a frame's ts (local notices included).
     since(ts) {
       return store.t0 === null ? 0 : (ts - store.t0) * 1000;

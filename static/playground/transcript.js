@@ -267,6 +267,14 @@ PG.createTranscript = function createTranscript({ store, send }) {
 
   return {
     items,
+    // Forget every turn (the replay page rebuilds the conversation when it seeks back).
+    reset() {
+      for (const entry of items.values()) entry.el.remove();
+      items.clear();
+      answeredCalls.clear();
+      empty.hidden = false;
+      stick = true;
+    },
     // The text of the last assistant message (tests and the figures use it).
     lastAssistantText() {
       const all = Array.from(items.values()).filter((x) => x.kind === "message" && x.role === "assistant");

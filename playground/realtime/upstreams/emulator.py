@@ -54,8 +54,8 @@ MODEL = "speech-realtime-250923"
 DEFAULT_VOICE = "marina"
 DEFAULT_ROLE = "good"
 DEFAULT_LANGUAGES = ("ru-RU",)
-# Yandex accepts appends up to 15 MiB of base64; leave room for the envelope.
-MAX_FRAME_BYTES = 16 * 1024 * 1024
+# The playground forwards appends of up to 15 MiB of audio (events.py): 20 MiB of base64, plus the envelope.
+MAX_FRAME_BYTES = 21 * 1024 * 1024
 
 WORD_MS = 60  # audio per spoken word
 TONE_HZ = 500  # 60 ms holds exactly 30 periods, so word chunks join without clicks

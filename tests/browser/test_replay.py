@@ -1,0 +1,325 @@
+"""The replay page: a recorded session played back at its original timing, with both audio sides.
+
+Test hook (templates/recordings/replay.html, static/playground/replay.js): `window.__replay` — `ready`,
+`position` (ms), `playing`, `speed`, `shown` / `total` (frames fed to the panels / in the recording),
+`duration` (ms), `audioScheduledMs` and `audioMs` ({user, assistant} ms), `seek(ms)`, `play()`, `pause()`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from tests.browser.conftest import PASSWORD, open_session, sign_up
+
+pytestmark = pytest.mark.browser
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+RATE = 24000
+# A voice preset's settings, push to talk (the appends are committed by hand).
+VOICE_SESSION = {
+    "output_modalities": ["audio"],
+    "instructions": "Answer briefly.",
+    "audio": {
+        "input": {"format": {"type": "audio/pcm", "rate": RATE}, "turn_detection": None},
+        "output": {"format": {"type": "audio/pcm", "rate": RATE}, "voice": "marina"},
+    },
+}
+ANSWER = 'You said: "hello there".'
+
+# 100 ms of a 300 Hz tone at RATE, PCM16 little-endian, base64; built in the page.
+TONE_JS = """(rate) => {
+  const n = rate / 10, bytes = new Uint8Array(n * 2);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < n; i++) view.setInt16(i * 2, Math.round(9000 * Math.sin(2 * Math.PI * 300 * i / rate)), true);
+  let bin = ""; for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin);
+}"""
+
+
+def api(page: Any, method: str, path: str, body: Any = None) -> Any:
+    """A REST call with the page's own cookie and CSRF token (api.js)."""
+    return page.evaluate("([m, p, b]) => playgroundApi.call(m, p, b === null ? undefined : b)", [method, path, body])
+
+
+def events(page: Any, sid: str) -> list[dict[str, Any]]:
+    return api(page, "GET", f"/sessions/{sid}/events?limit=10000")
+
+
+def wait_for(page: Any, sid: str, event_type: str, count: int = 1, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [f for f in events(page, sid) if (f.get("event") or {}).get("type") == event_type]
+        if len(found) >= count:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no {count}× {event_type} in session {sid}")
+
+
+def record_voice_session(page: Any, live_url: str) -> str:
+    """On the signed-in home page: a voice session against the emulator, one spoken turn (ten 100 ms
+    appends, committed) and one typed turn, both answered with audio; then closed. Returns its id."""
+    page.wait_for_function("() => typeof window.playgroundApi !== 'undefined'")
+    session = api(page, "POST", "/sessions", {"upstream": "emulator", "session": VOICE_SESSION})
+    sid = str(session["id"])
+    wait_for(page, sid, "session.updated")
+    tone = page.evaluate(TONE_JS, RATE)
+    for _ in range(10):
+        api(page, "POST", f"/sessions/{sid}/client-events/input_audio_buffer.append", {"audio": tone})
+        time.sleep(0.1)
+    api(page, "POST", f"/sessions/{sid}/client-events/input_audio_buffer.commit", {})
+    api(page, "POST", f"/sessions/{sid}/client-events/response.create", {})
+    wait_for(page, sid, "response.done")
+    item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello there"}]}
+    api(page, "POST", f"/sessions/{sid}/client-events/conversation.item.create", {"item": item})
+    api(page, "POST", f"/sessions/{sid}/client-events/response.create", {})
+    wait_for(page, sid, "response.done", count=2)
+    time.sleep(0.3)
+    try:
+        api(page, "POST", f"/sessions/{sid}/close")
+    except Exception as exc:  # the answer is the session; the recording is what matters here
+        print(f"close answered an error: {exc}")
+    deadline = time.monotonic() + 10
+    while not any((f.get("notice") or {}).get("kind") == "session_closed" for f in events(page, sid)):
+        assert time.monotonic() < deadline, f"session {sid} was not closed"
+        time.sleep(0.1)
+    return sid
+
+
+@pytest.fixture(scope="module")
+def recording(browser: Any, live_url: str) -> dict[str, str]:
+    """One recorded voice session, shared by the tests here: its id and its owner's name."""
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    username = sign_up(page, live_url)
+    sid = record_voice_session(page, live_url)
+    context.close()
+    return {"id": sid, "username": username}
+
+
+def sign_in(page: Any, live_url: str, username: str) -> None:
+    page.goto(live_url + "/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("text=New session")
+
+
+def open_replay(page: Any, live_url: str, recording: dict[str, str]) -> None:
+    sign_in(page, live_url, recording["username"])
+    page.goto(f"{live_url}/sessions/{recording['id']}/replay/")
+    page.wait_for_function("() => window.__replay && window.__replay.ready")
+
+
+def replay(page: Any, name: str) -> Any:
+    return page.evaluate(f"() => window.__replay.{name}")
+
+
+def assistant_texts(page: Any) -> list[str]:
+    return page.locator(".turn.role-assistant.turn-message .turn-text").all_inner_texts()
+
+
+# --- tests ---------------------------------------------------------------------------------------------------------
+
+
+def test_console_links_to_the_replay_of_an_ended_session(
+    page: Any, live_url: str, recording: dict[str, str], page_errors: list[str]
+) -> None:
+    sign_in(page, live_url, recording["username"])
+    page.goto(f"{live_url}/sessions/{recording['id']}/")
+    page.click("#replay-link")
+    page.wait_for_url(f"**/sessions/{recording['id']}/replay/")
+    page.wait_for_function("() => window.__replay && window.__replay.ready")
+    assert page_errors == []
+
+
+def test_a_live_sessions_console_has_no_replay_link(page: Any, live_url: str) -> None:
+    sign_up(page, live_url)
+    sid = open_session(page, live_url, {"upstream": "emulator", "session": {"output_modalities": ["text"]}})
+    page.wait_for_selector("#socket-state.socket-open")
+    assert page.locator("#replay-link").count() == 0
+    try:
+        api(page, "POST", f"/sessions/{sid}/close")
+    except Exception as exc:  # closed all the same: only its answer failed
+        print(f"close answered an error: {exc}")
+
+
+def test_plays_at_4x_and_the_transcript_fills_in(
+    page: Any, live_url: str, recording: dict[str, str], page_errors: list[str]
+) -> None:
+    open_replay(page, live_url, recording)
+    total = replay(page, "total")
+    duration = replay(page, "duration")
+    assert total > 20 and duration > 1000
+    # Nothing is shown before it plays.
+    assert replay(page, "shown") == 0
+    assert page.locator(".turn").count() == 0
+    page.click(".speeds [data-speed='4']")
+    assert replay(page, "speed") == 4
+    started = time.monotonic()
+    page.click("#replay-play")
+    assert replay(page, "playing") is True
+    page.wait_for_function(
+        "(answer) => window.__replay.transcript.lastAssistantText() === answer", arg=ANSWER, timeout=10000
+    )
+    # At 4x the answer arrives in about a quarter of the time it took live.
+    page.wait_for_function("() => !window.__replay.playing", timeout=10000)
+    elapsed_ms = (time.monotonic() - started) * 1000
+    assert duration / 4 * 0.8 <= elapsed_ms <= duration / 4 + 3000, (elapsed_ms, duration)
+    assert replay(page, "shown") == total
+    assert assistant_texts(page)[-1] == ANSWER
+    # The log has every frame; merging rows is the log's business.
+    assert page.evaluate("() => window.__replay.log.entries.length") == total
+    assert page_errors == []
+
+
+def test_seek_to_the_end_and_back(page: Any, live_url: str, recording: dict[str, str], page_errors: list[str]) -> None:
+    open_replay(page, live_url, recording)
+    total = replay(page, "total")
+    duration = replay(page, "duration")
+    # Seeking with the slider (keyboard: End) shows everything at once.
+    page.focus("#replay-seek")
+    page.keyboard.press("End")
+    page.wait_for_function("(n) => window.__replay.shown === n", arg=total)
+    assert abs(replay(page, "position") - duration) < 1
+    assert page.evaluate("() => window.__replay.log.entries.length") == total
+    assert page.locator("#event-count").inner_text().startswith(f"{total} events")
+    assert assistant_texts(page) == ['You said: "(audio 1.00 s)".', ANSWER]
+    assert page.locator(".turn.role-user .turn-text").all_inner_texts() == ["(audio 1.00 s)", "hello there"]
+    # Back to the start: empty again.
+    page.keyboard.press("Home")
+    page.wait_for_function("() => window.__replay.shown === 0")
+    assert page.locator(".turn").count() == 0
+    assert page.locator("#transcript-empty").is_visible()
+    assert page.evaluate("() => window.__replay.log.entries.length") == 0
+    # The middle: a click on the timeline seeks there; arrows move 5 s (clamped to the recording).
+    box = page.locator("#replay-timeline").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    middle = replay(page, "position")
+    assert abs(middle - duration / 2) < duration * 0.02
+    shown = replay(page, "shown")
+    assert 0 < shown < total
+    page.locator("#transcript").focus()
+    page.keyboard.press("ArrowRight")
+    assert replay(page, "position") == pytest.approx(min(duration, middle + 5000), abs=1)
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    assert replay(page, "position") == pytest.approx(max(0, min(duration, middle + 5000) - 10000), abs=1)
+    assert page_errors == []
+
+
+def test_both_audio_sides_are_scheduled(
+    page: Any, live_url: str, recording: dict[str, str], page_errors: list[str]
+) -> None:
+    open_replay(page, live_url, recording)
+    audio_ms = replay(page, "audioMs")
+    assert audio_ms["user"] == pytest.approx(1000, abs=1)  # ten appends of 100 ms at 24 kHz
+    assert audio_ms["assistant"] > 0
+    # Space plays (a trusted key press: the audio may start), at 4x, to the end.
+    page.click(".speeds [data-speed='4']")
+    page.locator("#transcript").focus()
+    page.keyboard.press("Space")
+    page.wait_for_function("() => window.__replay.playing")
+    page.wait_for_function("() => !window.__replay.playing", timeout=replay(page, "duration") + 5000)
+    scheduled = replay(page, "audioScheduledMs")
+    assert scheduled["user"] > 0 and scheduled["assistant"] > 0, scheduled
+    assert scheduled["user"] == pytest.approx(audio_ms["user"], abs=50)
+    assert scheduled["assistant"] == pytest.approx(audio_ms["assistant"], abs=50)
+    # Pause and resume with Space, from the middle.
+    page.evaluate("() => window.__replay.seek(window.__replay.duration / 2)")
+    page.keyboard.press("Space")
+    page.wait_for_function("() => window.__replay.playing")
+    page.keyboard.press("Space")
+    assert replay(page, "playing") is False
+    assert page_errors == []
+
+
+def test_exports_and_console_links(page: Any, live_url: str, recording: dict[str, str], page_errors: list[str]) -> None:
+    open_replay(page, live_url, recording)
+    sid = recording["id"]
+    hrefs = {
+        name: page.get_attribute(f"#export-{name}", "href") for name in ("jsonl", "md", "wav-user", "wav-assistant")
+    }
+    assert hrefs == {
+        "jsonl": f"/api/sessions/{sid}/export?format=jsonl",
+        "md": f"/api/sessions/{sid}/export?format=md",
+        "wav-user": f"/api/sessions/{sid}/export?format=wav&side=user",
+        "wav-assistant": f"/api/sessions/{sid}/export?format=wav&side=assistant",
+    }
+    for href in hrefs.values():
+        status = page.evaluate("(u) => fetch(u).then(r => r.status)", href)
+        assert status == 200
+    assert page.get_attribute("#console-link", "href") == f"/sessions/{sid}/"
+    assert page_errors == []
+
+
+def test_a_long_recording_is_fetched_page_by_page(
+    page: Any, live_url: str, recording: dict[str, str], page_errors: list[str]
+) -> None:
+    """The events API pages (here 1,000 frames a page, whatever `limit` says): the page asks with
+    `after` until an empty page, then seeks over 5,000 frames at once."""
+    count, per_page, t0 = 5000, 1000, 1_700_000_000.0
+    frames: list[dict[str, Any]] = [
+        {"seq": 1, "direction": "server", "ts": t0, "event": {"type": "session.created", "session": {}}}
+    ]
+    for i in range(2, count + 1):
+        delta = {"type": "response.output_text.delta", "item_id": "item_1", "delta": f"w{i} "}
+        frames.append({"seq": i, "direction": "server", "ts": t0 + i * 0.01, "event": delta})
+    asked: list[int] = []
+
+    def serve(route: Any) -> None:
+        query = parse_qs(urlparse(route.request.url).query)
+        after = int(query.get("after", ["0"])[0])
+        asked.append(after)
+        route.fulfill(content_type="application/json", body=json.dumps(frames[after : after + per_page]))
+
+    page.route("**/api/sessions/*/events*", serve)
+    open_replay(page, live_url, recording)
+    assert asked == [0, 1000, 2000, 3000, 4000, 5000]
+    assert replay(page, "total") == count
+    assert replay(page, "duration") == pytest.approx(count * 10, abs=1)
+    took = page.evaluate(
+        "() => { const t = performance.now(); window.__replay.seek(1e9); return performance.now() - t; }"
+    )
+    assert replay(page, "shown") == count
+    text = page.evaluate("() => window.__replay.transcript.lastAssistantText()")
+    assert text.startswith("w2 w3 ") and text.endswith(f"w{count} ")
+    page.evaluate("() => window.__replay.seek(0)")
+    assert replay(page, "shown") == 0
+    print(f"seek over {count} frames: {took:.0f} ms")
+    assert took < 2000
+    assert page_errors == []
+
+
+def test_someone_elses_replay_is_404(page: Any, live_url: str, recording: dict[str, str]) -> None:
+    # Signed out: the login page first.
+    page.goto(f"{live_url}/sessions/{recording['id']}/replay/")
+    assert "/accounts/login/?next=" in page.url
+    sign_up(page, live_url)
+    res = page.goto(f"{live_url}/sessions/{recording['id']}/replay/")
+    assert res.status == 404
+
+
+def test_screenshots(browser: Any, live_url: str, recording: dict[str, str]) -> None:
+    """docs/replay-*.png: desktop light and dark halfway through, phone dark."""
+    shots = [
+        ("replay-desktop-light.png", {"width": 1280, "height": 720}, "light"),
+        ("replay-desktop-dark.png", {"width": 1280, "height": 720}, "dark"),
+        ("replay-phone-dark.png", {"width": 375, "height": 800}, "dark"),
+        ("replay-phone-light.png", {"width": 375, "height": 800}, "light"),
+    ]
+    for name, viewport, scheme in shots:
+        context = browser.new_context(viewport=viewport, color_scheme=scheme, device_scale_factor=1)
+        page = context.new_page()
+        open_replay(page, live_url, recording)
+        page.evaluate("() => window.__replay.seek(window.__replay.duration * 0.97)")
+        page.wait_for_timeout(200)
+        # No horizontal scrolling, at any width.
+        assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth"), name
+        page.screenshot(path=str(DOCS / name), full_page=viewport["width"] < 600)
+        context.close()
