@@ -8,14 +8,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .processes import LOAD_CORES, RELAY_CORE, ROOT, services
+from .processes import (
+    LAYERS,
+    LOAD_CORES,
+    RELAY_CORE,
+    ROOT,
+    Services,
+    ServicesMissing,
+    check_services,
+    production,
+    services,
+    skip_services,
+)
 from .report import write_report
-from .scenarios import Bench, StreamResult
+from .scenarios import CROSS, Bench, StreamResult
 
 
 @dataclass
@@ -30,6 +42,11 @@ class Plan:
     throughput_words: int = 2000
     probes: int = 20
     idle_sessions: int = 100
+    # The production profile (PostgreSQL, Redis, two workers), once per Redis channel layer.
+    cross_layers: tuple[str, ...] = LAYERS
+    cross_latency_sessions: tuple[int, ...] = (1, 50, 200)
+    cross_capacity_steps: tuple[int, ...] = (25, 50, 75, 100, 150, 200, 300, 400)
+    cross_target_ms: float = 20.0
 
     @classmethod
     def make(cls, quick: bool) -> Plan:
@@ -42,6 +59,8 @@ class Plan:
             capacity_seconds=2.5,
             throughput_words=600,
             probes=4,
+            cross_latency_sessions=(1, 50),
+            cross_capacity_steps=(50, 100),
         )
 
 
@@ -54,6 +73,7 @@ class Results:
     rest: dict[int, tuple[float, float, list[str]]] = field(default_factory=dict)
     idle_bytes: float = math.nan
     seconds: float = 0.0
+    cross_skipped: str = ""  # why the production profile did not run (PLAYGROUND_BENCH_SKIP_SERVICES)
 
 
 class Progress:
@@ -73,7 +93,7 @@ def describe(r: StreamResult, base: StreamResult | None) -> str:
     cpu = f", relay CPU {r.cpu * 100:.0f}%" if not math.isnan(r.cpu) else ""
     status = "ok" if r.ok else "PROBLEM: " + "; ".join(r.problems)
     return (
-        f"{r.path:<10} {r.sessions:>4} sessions: p50 {r.p50_ms:.2f} p99 {r.p99_ms:.2f} ms{added}, "
+        f"{r.path:<12} {r.sessions:>4} sessions: p50 {r.p50_ms:.2f} p99 {r.p99_ms:.2f} ms{added}, "
         f"{r.events_per_s:,.0f} ev/s{cpu} — {status}"
     )
 
@@ -82,6 +102,12 @@ async def run(plan: Plan, work: Path) -> Results:
     results = Results(plan=plan)
     # idle memory, latency, throughput, REST probes, capacity
     steps = 1 + 3 * len(plan.latency_sessions) + 2 + 2 + 3 * len(plan.capacity_steps)
+    if skip_services():
+        plan.cross_layers = ()
+        results.cross_skipped = "PLAYGROUND_BENCH_SKIP_SERVICES is set"
+    else:
+        check_services()  # before anything is measured: missing services fail the run in words
+    steps += len(plan.cross_layers) * (len(plan.cross_latency_sessions) + 1 + len(plan.cross_capacity_steps))
     progress = Progress(steps)
     print(
         f"bench: relay core {sorted(RELAY_CORE)}, load generator and emulator on {sorted(LOAD_CORES)}; "
@@ -128,10 +154,73 @@ async def run(plan: Plan, work: Path) -> Results:
                     elif base is not None and not (r.ok and r.p99_ms - base.p99_ms <= 10):
                         failed.add(path)
                     progress("capacity " + describe(r, base if path != "direct" else None))
+
+            for layer in plan.cross_layers:
+                await cross_worker(plan, results, svc, layer, work, progress)
         finally:
             await bench.aclose()
     results.seconds = time.monotonic() - progress.started
     return results
+
+
+def _direct(rows: list[StreamResult], n: int) -> StreamResult | None:
+    return next((r for r in rows if r.path == "direct" and r.sessions == n), None)
+
+
+async def cross_worker(plan: Plan, results: Results, svc: Services, layer: str, work: Path, progress: Progress) -> None:
+    """The production profile with one channel layer: sessions open on worker A, watched on worker B.
+    Baselines (direct, bare, one worker) are the rows measured earlier in this run at the same load."""
+    path = CROSS[layer]
+    with production(work, svc, layer) as prod:
+        bench = Bench(svc, progress, prod)
+
+        async def stream(sessions: int, pace: float, words: int) -> StreamResult:
+            # A failure here (a worker answering 500) is a row that says so, not the end of the run.
+            try:
+                r, _ = await bench.stream(path, sessions=sessions, pace=pace, words=words)
+                return r
+            except Exception as exc:
+                logs = " | ".join(
+                    line
+                    for worker in ("a", "b")
+                    for line in (work / f"worker-{layer}-{worker}.log").read_text(errors="replace").splitlines()[-3:]
+                )
+                nan = math.nan
+                return StreamResult(path, sessions, pace, nan, nan, 0, 0, 0.0, nan, [f"failed: {exc!r}; {logs}"])
+
+        try:
+            words = int(plan.pace * plan.stream_seconds)
+            for n in plan.cross_latency_sessions:
+                r = await stream(n, plan.pace, words)
+                results.latency.append(r)
+                progress("latency " + describe(r, _direct(results.latency, n)) + _parts(r))
+
+            r = await stream(plan.throughput_sessions, 0, plan.throughput_words)
+            results.throughput.append(r)
+            progress("throughput " + describe(r, None) + f", {r.cpu_us_per_event:.0f} µs CPU/event" + _parts(r))
+
+            words = int(plan.pace * plan.capacity_seconds)
+            failed = False
+            for n in plan.cross_capacity_steps:
+                if failed:
+                    progress(f"capacity {path:<12} {n:>4} sessions: skipped (failed at a smaller step)")
+                    continue
+                base = _direct(results.capacity, n)
+                if base is None:  # a step below the single worker's: its own direct baseline, measured now
+                    base, _ = await bench.stream("direct", sessions=n, pace=plan.pace, words=words)
+                    results.capacity.append(base)
+                r = await stream(n, plan.pace, words)
+                results.capacity.append(r)
+                failed = base is None or not (r.ok and r.p99_ms - base.p99_ms <= plan.cross_target_ms)
+                progress("capacity " + describe(r, base) + _parts(r))
+        finally:
+            await bench.aclose()
+
+
+def _parts(r: StreamResult) -> str:
+    if len(r.cpu_parts) != 2:
+        return ""
+    return f" (worker A {r.cpu_parts[0] * 100:.0f}%, B {r.cpu_parts[1] * 100:.0f}%)"
 
 
 def main() -> int:
@@ -141,7 +230,11 @@ def main() -> int:
     args = parser.parse_args()
     plan = Plan.make(args.quick)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        results = asyncio.run(run(plan, Path(tmp)))
+        try:
+            results = asyncio.run(run(plan, Path(tmp)))
+        except ServicesMissing as exc:
+            print(f"bench: {exc}", file=sys.stderr, flush=True)
+            return 2
     command = "make bench QUICK=1" if args.quick else "make bench"
     text = write_report(results, docs=None if args.no_write else ROOT / "docs", command=command)
     print(text)

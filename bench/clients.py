@@ -13,6 +13,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
@@ -124,8 +125,10 @@ class EmulatorSession:
 class PlaygroundSession:
     """A session through the playground: REST to open and drive it, its WebSocket to watch."""
 
-    def __init__(self, http: httpx.AsyncClient, token: str, *, pace: float) -> None:
+    def __init__(self, http: httpx.AsyncClient, token: str, *, pace: float, watch_url: str = "") -> None:
         self.http = http
+        # Another worker's base URL (the production profile): watch there, not where the relay runs.
+        self.watch_url = watch_url
         self.token = token
         self.pace = pace
         self.id = ""
@@ -143,8 +146,12 @@ class PlaygroundSession:
         body = res.json()
         self.id = body["id"]
         if watch:
+            ws_url = body["ws_url"]
+            if self.watch_url:
+                parts = urlsplit(ws_url)
+                ws_url = urlunsplit(parts._replace(netloc=urlsplit(self.watch_url).netloc))
             self.ws = await connect(
-                body["ws_url"] + "?after=0",
+                ws_url + "?after=0",
                 additional_headers={"Authorization": f"Bearer {self.token}"},
                 max_size=None,
                 compression=None,

@@ -152,3 +152,122 @@ def services(work: Path) -> Iterator[Services]:
             forwarder_pid=forwarder_pid,
             token=token,
         )
+
+
+# --- the production profile: PostgreSQL, Redis, two workers ---------------------------------------
+
+BENCH_POSTGRES_URL = os.environ.get("PLAYGROUND_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+BENCH_REDIS_URL = os.environ.get("PLAYGROUND_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+LAYERS = ("redis", "pubsub")
+
+
+class ServicesMissing(RuntimeError):
+    pass
+
+
+def skip_services() -> bool:
+    return os.environ.get("PLAYGROUND_BENCH_SKIP_SERVICES", "") not in ("", "0")
+
+
+def check_services() -> None:
+    """Fail in words, before anything is measured, when PostgreSQL or Redis does not answer."""
+    import psycopg
+    import redis
+
+    problems = []
+    try:
+        with psycopg.connect(BENCH_POSTGRES_URL, connect_timeout=5, autocommit=True) as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:
+        problems.append(f"PostgreSQL at {BENCH_POSTGRES_URL}: {exc}".strip())
+    try:
+        redis.Redis.from_url(BENCH_REDIS_URL, socket_connect_timeout=5).ping()
+    except Exception as exc:
+        problems.append(f"Redis at {BENCH_REDIS_URL}: {exc}")
+    if problems:
+        raise ServicesMissing(
+            "the production profile (PostgreSQL, Redis, two workers) cannot run:\n  "
+            + "\n  ".join(problems)
+            + "\nStart them (trust auth, user postgres; PLAYGROUND_BENCH_POSTGRES_URL / PLAYGROUND_BENCH_REDIS_URL "
+            "name others), or set PLAYGROUND_BENCH_SKIP_SERVICES=1 to measure the embedded profile only."
+        )
+
+
+def _with_db(url: str, name: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
+
+
+@dataclass
+class Production:
+    """Two playground workers sharing PostgreSQL and Redis: sessions open on A (their relays run
+    there), watchers connect to B, so every frame and client event crosses processes."""
+
+    layer: str
+    relay_url: str  # worker A: REST, relays
+    watch_url: str  # worker B: WebSockets
+    relay_pid: int
+    watch_pid: int
+    token: str
+
+
+@contextmanager
+def production(
+    work: Path, svc: Services, layer: str, cores: tuple[set[int], set[int]] = (RELAY_CORE, RELAY_CORE)
+) -> Iterator[Production]:
+    import psycopg
+    import redis
+
+    name = f"bench_{os.getpid()}_{layer}"
+    with psycopg.connect(BENCH_POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    redis.Redis.from_url(BENCH_REDIS_URL).flushdb()
+    var = work / f"production-{layer}"
+    var.mkdir(exist_ok=True)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "playground.settings",
+        "PLAYGROUND_VAR_DIR": str(var),
+        "YC_API_KEY": "",
+        "YC_IAM_TOKEN": "",
+        "PLAYGROUND_DATABASE_URL": _with_db(BENCH_POSTGRES_URL, name),
+        "PLAYGROUND_REDIS_URL": BENCH_REDIS_URL,
+        "PLAYGROUND_CHANNEL_LAYER": layer,
+        "PLAYGROUND_EMULATOR_URL": svc.emulator_url,
+        "PLAYGROUND_MAX_LIVE_SESSIONS": "100000",
+        "PLAYGROUND_SESSIONS_PER_MINUTE": "0",
+        "PLAYGROUND_LIVE_SESSIONS_PER_USER": "0",
+    }
+    manage = [sys.executable, "manage.py"]
+    try:
+        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+        token = subprocess.run(
+            [*manage, "create_api_token", "bench"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+        ).stdout.strip()
+        with ExitStack() as stack:
+            pids, urls = [], []
+            for worker, worker_cores in zip(("a", "b"), cores, strict=True):
+                port = free_port()
+                pids.append(
+                    stack.enter_context(
+                        process(
+                            [*UVICORN, "--port", str(port), "--log-level", "warning", "--no-access-log"],
+                            port=port,
+                            cores=worker_cores,
+                            log=work / f"worker-{layer}-{worker}.log",
+                            env=env,
+                        )
+                    )
+                )
+                urls.append(f"http://127.0.0.1:{port}")
+                httpx.get(urls[-1] + "/accounts/login/", timeout=30).raise_for_status()
+            yield Production(
+                layer=layer, relay_url=urls[0], watch_url=urls[1], relay_pid=pids[0], watch_pid=pids[1], token=token
+            )
+    finally:
+        with psycopg.connect(BENCH_POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        redis.Redis.from_url(BENCH_REDIS_URL).flushdb()

@@ -13,9 +13,11 @@ from typing import Any
 import httpx
 
 from .clients import EmulatorSession, PlaygroundSession
-from .processes import Services, cpu_seconds, rss_bytes
+from .processes import Production, Services, cpu_seconds, rss_bytes
 
 PATHS = ("direct", "bare", "playground")
+# The production profile: two workers (relay on A, watcher on B), one path per Redis channel layer.
+CROSS = {"redis": "cross-redis", "pubsub": "cross-pubsub"}
 OPEN_CONCURRENCY = 25
 # Latencies count from this long after the streams start (every path alike).
 WARMUP_S = 1.0
@@ -39,8 +41,9 @@ class StreamResult:
     events: int
     messages: int
     seconds: float
-    cpu: float  # fraction of one core the relay process used (nan for direct)
+    cpu: float  # fraction of one core the relay process used (nan for direct); both workers' sum for cross-*
     problems: list[str] = field(default_factory=list)
+    cpu_parts: tuple[float, ...] = ()  # cross-*: worker A (relays), worker B (watchers)
 
     @property
     def events_per_s(self) -> float:
@@ -56,12 +59,14 @@ class StreamResult:
 
 
 class Bench:
-    def __init__(self, svc: Services, progress: Callable[[str], None]) -> None:
+    def __init__(self, svc: Services, progress: Callable[[str], None], prod: Production | None = None) -> None:
         self.svc = svc
         self.progress = progress
+        self.prod = prod
+        self.token = prod.token if prod else svc.token
         self.http = httpx.AsyncClient(
-            base_url=svc.playground_url,
-            headers={"Authorization": f"Bearer {svc.token}"},
+            base_url=prod.relay_url if prod else svc.playground_url,
+            headers={"Authorization": f"Bearer {self.token}"},
             timeout=60,
             limits=httpx.Limits(max_connections=OPEN_CONCURRENCY * 2, max_keepalive_connections=OPEN_CONCURRENCY * 2),
         )
@@ -74,10 +79,17 @@ class Bench:
             return EmulatorSession(self.svc.emulator_url, pace=pace)
         if path == "bare":
             return EmulatorSession(self.svc.forwarder_url, pace=pace)
-        return PlaygroundSession(self.http, self.svc.token, pace=pace)
+        if path in CROSS.values():
+            assert self.prod is not None
+            return PlaygroundSession(self.http, self.token, pace=pace, watch_url=self.prod.watch_url)
+        return PlaygroundSession(self.http, self.token, pace=pace)
 
-    def _pid(self, path: str) -> int | None:
-        return {"bare": self.svc.forwarder_pid, "playground": self.svc.playground_pid}.get(path)
+    def _pids(self, path: str) -> list[int]:
+        if path in CROSS.values():
+            assert self.prod is not None
+            return [self.prod.relay_pid, self.prod.watch_pid]
+        pid = {"bare": self.svc.forwarder_pid, "playground": self.svc.playground_pid}.get(path)
+        return [pid] if pid else []
 
     async def _open(self, sessions: list[Any], **kwargs: Any) -> None:
         gate = asyncio.Semaphore(OPEN_CONCURRENCY)
@@ -100,8 +112,8 @@ class Bench:
         """`sessions` sessions each stream `words` text deltas at `pace` events/s; returns what arrived."""
         clients = [self._session(path, pace) for _ in range(sessions)]
         await self._open(clients)
-        pid = self._pid(path)
-        cpu0 = cpu_seconds(pid) if pid else 0.0
+        pids = self._pids(path)
+        cpu0 = [cpu_seconds(pid) for pid in pids]
         started = time.time()
         await asyncio.gather(*(c.start(words) for c in clients))
         limit = (words / pace if pace else words / 500) + 30
@@ -121,7 +133,7 @@ class Bench:
                     problems.append(f"a session failed: {task.exception()!r}")
         finally:
             ended = max((c.tally.done_at for c in clients), default=time.time()) or time.time()
-            cpu1 = cpu_seconds(pid) if pid else 0.0
+            cpu1 = [cpu_seconds(pid) for pid in pids]
             await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
         broken = [c.tally.broken for c in clients if c.tally.broken]
         if broken:
@@ -138,8 +150,9 @@ class Bench:
             events=sum(c.tally.events for c in clients),
             messages=sum(c.tally.messages for c in clients),
             seconds=seconds,
-            cpu=(cpu1 - cpu0) / seconds if pid else float("nan"),
+            cpu=(sum(cpu1) - sum(cpu0)) / seconds if pids else float("nan"),
             problems=problems,
+            cpu_parts=tuple((b - a) / seconds for a, b in zip(cpu0, cpu1, strict=True)) if len(pids) > 1 else (),
         )
         return result, extra
 

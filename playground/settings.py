@@ -93,6 +93,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    # Its system checks for the static files middleware (and no startup warning that they are off).
+    "servestatic",
     "playground.accounts",
     "playground.realtime",
     "playground.presets",
@@ -157,7 +159,19 @@ else:
     }
 
 _redis_url = os.environ.get("PLAYGROUND_REDIS_URL", "")
-if _redis_url:
+# With Redis: `pubsub` (RedisPubSubChannelLayer: messages are published, never queued, so none is
+# dropped at a capacity) or `redis` (RedisChannelLayer: per-channel lists). docs/benchmarks.md compares them.
+PLAYGROUND_CHANNEL_LAYER = os.environ.get("PLAYGROUND_CHANNEL_LAYER", "") or "pubsub"
+if PLAYGROUND_CHANNEL_LAYER not in ("redis", "pubsub"):
+    raise ImproperlyConfigured(f"PLAYGROUND_CHANNEL_LAYER is {PLAYGROUND_CHANNEL_LAYER!r}: use redis or pubsub.")
+if _redis_url and PLAYGROUND_CHANNEL_LAYER == "pubsub":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [{"address": _redis_url, "socket_timeout": None}]},
+        }
+    }
+elif _redis_url:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -242,8 +256,11 @@ PLAYGROUND_YANDEX_MODEL = os.environ.get("PLAYGROUND_YANDEX_MODEL", "speech-real
 PLAYGROUND_EMULATOR_URL = os.environ.get("PLAYGROUND_EMULATOR_URL", "")
 PLAYGROUND_EMULATOR_PACE = _env_float("PLAYGROUND_EMULATOR_PACE", 0.0)
 PLAYGROUND_EMULATOR_LIFETIME = _env_float("PLAYGROUND_EMULATOR_LIFETIME", 300.0)
+PLAYGROUND_UPSTREAM_STALL_S = _env_float("PLAYGROUND_UPSTREAM_STALL_S", 30.0)  # relay.py _watch_stall
 
 PLAYGROUND_MAX_LIVE_SESSIONS = _env_int("PLAYGROUND_MAX_LIVE_SESSIONS", 10)
+# Bytes a watcher socket may fall behind by before it is closed (4008) and told to resume with ?after.
+PLAYGROUND_WATCHER_QUEUE_BYTES = _env_int("PLAYGROUND_WATCHER_QUEUE_BYTES", 8 * 1024 * 1024)
 
 # --- Abuse limits (playground/limits.py, playground/accounts/throttle.py); 0 turns one off -------------
 # Per user, counted in the database (every worker sees the same): sessions opened per minute, live at once.

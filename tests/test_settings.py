@@ -41,7 +41,13 @@ def test_urls_switch_to_postgresql_and_redis(tmp_path: Path) -> None:
         {"PLAYGROUND_DATABASE_URL": "postgres://u@db:5432/x", "PLAYGROUND_REDIS_URL": "redis://r:6379/0"}, tmp_path
     )
     assert res.returncode == 0, res.stderr
+    # Pub/sub by default: docs/benchmarks.md measured RedisChannelLayer falling behind from ~25 sessions.
+    assert res.stdout.split() == ["django.db.backends.postgresql", "channels_redis.pubsub.RedisPubSubChannelLayer"]
+    env = {"PLAYGROUND_DATABASE_URL": "postgres://u@db:5432/x", "PLAYGROUND_REDIS_URL": "redis://r:6379/0"}
+    res = start({**env, "PLAYGROUND_CHANNEL_LAYER": "redis"}, tmp_path)
     assert res.stdout.split() == ["django.db.backends.postgresql", "channels_redis.core.RedisChannelLayer"]
+    res = start({**env, "PLAYGROUND_CHANNEL_LAYER": "rabbit"}, tmp_path)
+    assert res.returncode != 0 and "PLAYGROUND_CHANNEL_LAYER is 'rabbit': use redis or pubsub." in res.stderr
 
 
 def test_debug_off_requires_secret_key_and_hosts(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from . import selectors, services
 from .events import CLIENT_EVENTS, ClientEvent, SessionConfig
 from .follow import Follower, GapNotRecorded
 from .frames import frames_text, session_group
+from .layers import channel_done
 from .models import RealtimeSession
 from .upstreams import UPSTREAMS
 
@@ -395,6 +396,7 @@ async def _sse_stream(
                         return
     finally:
         await layer.group_discard(group, channel)
+        await channel_done(layer, channel)  # the pub/sub layer's subscription
 
 
 def _client_event_view(event_type: str, schema: type[ClientEvent]) -> Any:

@@ -60,6 +60,23 @@ class FastInMemoryChannelLayer(InMemoryChannelLayer):
             queue = self.channels.get(channel)
             if queue is None:
                 queue = self.channels.setdefault(channel, asyncio.Queue(maxsize=self.get_capacity(channel)))
-            # A full queue drops the message, as in Channels: the watcher refills from the recording.
-            if not queue.full():
-                queue.put_nowait((expires, dict(message)))
+            if queue.full():
+                # Channels drops the newest message here. Dropping the oldest instead means the latest batch
+                # always arrives: its first seq shows the watcher the gap, which it fills from the recording
+                # (a dropped last batch would go unnoticed until the session said something more).
+                queue.get_nowait()
+            queue.put_nowait((expires, dict(message)))
+
+
+async def channel_done(layer: Any, channel: str) -> None:
+    """Forget a channel this process made with new_channel() and reads no more.
+
+    RedisPubSubChannelLayer keeps a channel subscribed (in Redis, with a queue here) until a receive
+    on it is cancelled: a reply channel whose answer came, or a consumer's channel cancelled between
+    two receives, would stay subscribed as long as the process lives. Other layers need nothing."""
+    get_layer = getattr(type(layer), "_get_layer", None)  # RedisPubSubChannelLayer: one per event loop
+    if get_layer is None:
+        return
+    inner = get_layer(layer)
+    if inner.channels.pop(channel, None) is not None:
+        await inner._get_shard(channel).unsubscribe(channel)

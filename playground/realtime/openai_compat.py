@@ -23,6 +23,7 @@ Thin, as the watcher consumer is: the relay, the recording and the gapless follo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import json
@@ -36,6 +37,7 @@ from urllib.parse import parse_qs
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from playground.db import db
 from playground.errors import PlaygroundError
@@ -43,10 +45,11 @@ from playground.presets import selectors as preset_selectors
 
 from . import services
 from .canned import CannedToolOutputs
-from .consumers import CLOSE_UNAUTHENTICATED, _serve_sources
+from .consumers import CLOSE_UNAUTHENTICATED, Outbox, _serve_sources, give_up
 from .events import ClientEventError, SessionConfig, event_to_wire, parse_client_event
 from .follow import Follower, GapNotRecorded
 from .frames import session_group
+from .layers import channel_done
 from .models import RealtimeSession, SessionState
 
 log = logging.getLogger(__name__)
@@ -135,6 +138,9 @@ class OpenAICompatConsumer(AsyncWebsocketConsumer):
     session: RealtimeSession | None = None
     follower: Follower
     live = False
+    outbox: Outbox
+    slow = False
+    closer: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         # As SessionConsumer: a cheaper dispatch loop, this socket carries every delta.
@@ -142,20 +148,39 @@ class OpenAICompatConsumer(AsyncWebsocketConsumer):
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.channel_name = await self.channel_layer.new_channel()
         self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
-        self.base_send = send
+        # As SessionConsumer: the dispatch never waits for the client, and at most
+        # PLAYGROUND_WATCHER_QUEUE_BYTES wait for it (then an `error` event, close 1013, the session ends).
+        self.outbox = Outbox(send, settings.PLAYGROUND_WATCHER_QUEUE_BYTES)
+        self.server_send = send
+        self.base_send = self.outbox.send
         try:
             with contextlib.suppress(StopConsumer):
                 await _serve_sources([receive, self.channel_receive], self.dispatch)
         finally:
+            if self.closer is not None:
+                self.closer.cancel()
+            await self.outbox.discard()
+            await channel_done(self.channel_layer, self.channel_name)  # the pub/sub layer's subscription
             # However this socket ended (a disconnect, a send to a socket already gone, a bug): no session is
             # left live without its client.
             await self._close_session()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
+        if self.slow and message["type"] != "websocket.disconnect":
+            return
         if message["type"] in _NO_DB_HANDLERS:
             await getattr(self, message["type"].replace(".", "_"))(message)
-            return
-        await super().dispatch(message)
+        else:
+            await super().dispatch(message)
+        if self.outbox.overflowed and not self.slow:
+            self.slow = True
+            await self.outbox.discard()
+            if hasattr(self, "group"):
+                await self.channel_layer.group_discard(self.group, self.channel_name)
+            limit = self.outbox.limit // 1024
+            text = f"This socket fell behind by more than {limit} KiB (PLAYGROUND_WATCHER_QUEUE_BYTES)."
+            last = error_event(text, code="slow_consumer", kind="server_error")
+            self.closer = asyncio.create_task(give_up(self.server_send, last, CLOSE_TRY_AGAIN_LATER))
 
     # --- connect / disconnect ---------------------------------------------------------
 

@@ -16,6 +16,7 @@ Per ../shared/DESIGN.md ("What a relay costs"):
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import time
@@ -23,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from . import lease, recorder
 from .canned import CannedToolOutputs
@@ -34,6 +36,10 @@ from .upstreams import UpstreamClosed, UpstreamConnection, UpstreamError
 log = logging.getLogger(__name__)
 
 FIRST_EVENT_TIMEOUT_S = 10.0
+# How much of a malformed frame its notice keeps (the recording says how long it was).
+MALFORMED_KEEP_CHARS = 10_000
+# Server events that open or close a response: the stall watch (_watch_stall) follows them.
+_RESPONSE_EVENTS = frozenset({"response.created", "response.done", "error"})
 
 # Strong references to running relays' tasks (asyncio keeps only weak ones).
 # Not a routing table: relays are reached through the channel layer only.
@@ -75,6 +81,10 @@ class Relay:
         self._ended = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._recorder = recorder_for_loop()
+        # The stall watch: when the upstream last sent anything, when a response was last asked for,
+        # and how many responses are asked for (not yet created) or running (not yet done).
+        self._heard_at = self._asked_at = time.monotonic()
+        self._responses_asked = self._responses_running = 0
 
     # --- life cycle -----------------------------------------------------------
 
@@ -105,9 +115,17 @@ class Relay:
         for kind, data in notices or []:
             self._emit("playground", kind, data)
         self._emit_server(first)
-        for text in initial_events:
-            await self._forward(text)
-        for coro in (self._read_upstream(), self._serve_channel(), self._publish()):
+        try:
+            for text in initial_events:
+                await self._forward(text)
+        except UpstreamError:
+            # The upstream closed right after its first event: the caller answers 502 in words and
+            # marks the session failed; nothing of this relay may stay registered.
+            lease.keeper_for_loop().remove(self)
+            self._recorder.forget(self.session_id)
+            raise
+        # The publisher last: _supervise stops the others first, then lets it send the end notice.
+        for coro in (self._read_upstream(), self._serve_channel(), self._watch_stall(), self._publish()):
             task = asyncio.create_task(coro)
             task.add_done_callback(self._task_done)
             self._tasks.append(task)
@@ -130,8 +148,10 @@ class Relay:
             await self._end_without_lease()
             return
         state, reason, kind = self._end or (SessionState.ENDED, "Ended.", "session_ended")
-        for task in self._tasks[:2]:  # reader and channel server: nothing more comes in
+        # Reader, channel server, stall watch and canned answers: nothing more comes in or goes out.
+        for task in [*self._tasks[:-1], *self._canned_tasks]:
             task.cancel()
+        await asyncio.gather(*self._tasks[:-1], *self._canned_tasks, return_exceptions=True)
         await self._close_upstream()
         notice = self._emit(
             "playground", kind, notice_data(kind=kind, message=reason, state=str(state)), publish=False, record=False
@@ -220,31 +240,95 @@ class Relay:
         self._recorded_seq = max(self._recorded_seq, seq)
         self._progress.set()
 
-    def _emit_server(self, text: str) -> None:
+    def _emit_server(self, text: str | bytes) -> None:
+        self._heard_at = time.monotonic()
+        if isinstance(text, bytes):
+            self._emit_malformed(text, "a binary frame; the realtime protocol is JSON text")
+            return
         try:
             event = json.loads(text)
-            type_ = event["type"] if isinstance(event, dict) and isinstance(event.get("type"), str) else None
         except ValueError:
-            type_ = None
-        if type_ is None:
-            # Kept, not dropped: the raw text goes into a notice so the recording shows it.
-            self._emit(
-                "playground",
-                "malformed_frame",
-                notice_data(
-                    kind="malformed_frame",
-                    message=f"{self.upstream_title} sent a frame that is not a JSON event.",
-                    raw=text[:10_000],
-                ),
-            )
+            self._emit_malformed(text, "a frame that is not JSON")
+            return
+        type_ = event.get("type") if isinstance(event, dict) else None
+        if not isinstance(type_, str):
+            self._emit_malformed(text, 'JSON without a "type": not a realtime event')
+            return
+        if not (0 < len(type_) <= 100 and type_.isascii() and type_.isprintable()):
+            # It would go into the recording's type column (100 characters; a NUL or a lone surrogate
+            # fails the write, and a failed write is retried forever) and into SSE's `event:` line.
+            self._emit_malformed(text, 'an event whose "type" is not a plain name')
             return
         self._emit("server", type_, text)
+        if type_ in _RESPONSE_EVENTS:
+            self._follow_response(type_)
         if self.canned is not None and type_ == "response.done":
             answers = self.canned.answers(event)
             if answers:
                 task = asyncio.create_task(self._send_all(answers))
                 self._canned_tasks.add(task)
                 task.add_done_callback(self._canned_tasks.discard)
+
+    def _emit_malformed(self, raw: str | bytes, what: str) -> None:
+        """Kept, not dropped: the frame goes into a notice (the session goes on), so the recording shows it."""
+        extra: dict[str, Any]
+        text = raw
+        if isinstance(raw, bytes):
+            extra = {"bytes": len(raw)}
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                kept = raw[: MALFORMED_KEEP_CHARS * 3 // 4]
+                extra["raw_base64"] = base64.b64encode(kept).decode()
+                extra["truncated"] = len(kept) < len(raw)
+                text = ""
+        else:
+            extra = {"chars": len(raw)}
+        if isinstance(text, str) and text:
+            extra["raw"] = text[:MALFORMED_KEEP_CHARS]
+            extra["truncated"] = len(text) > MALFORMED_KEEP_CHARS
+        message = f"{self.upstream_title} sent {what}. It is kept here, and the session goes on."
+        self._emit("playground", "malformed_frame", notice_data(kind="malformed_frame", message=message, **extra))
+
+    def _follow_response(self, type_: str) -> None:
+        if type_ == "response.created":
+            self._responses_asked = max(0, self._responses_asked - 1)
+            self._responses_running += 1
+        elif type_ == "response.done":
+            self._responses_running = max(0, self._responses_running - 1)
+        elif self._responses_asked:  # an error while a response.create is unanswered: most likely its refusal
+            self._responses_asked -= 1
+
+    async def _watch_stall(self) -> None:
+        """While a response is asked for or running: a notice after PLAYGROUND_UPSTREAM_STALL_S without
+        any event from the upstream, and the session interrupted (resumable) after twice that."""
+        limit = float(settings.PLAYGROUND_UPSTREAM_STALL_S)
+        if limit <= 0:
+            return
+        noticed = -1.0  # the start of the silence already noticed
+        while True:
+            if not (self._responses_asked or self._responses_running):
+                await asyncio.sleep(limit)  # idle: a silent upstream is expected
+                continue
+            now = time.monotonic()
+            quiet_since = max(self._heard_at, self._asked_at)
+            silent = now - quiet_since
+            if silent >= 2 * limit:
+                self._stop(
+                    SessionState.INTERRUPTED,
+                    f"No events from {self.upstream_title} for {silent:.0f} s while a response was in progress: "
+                    "the playground closed the connection. Resume the session to go on.",
+                    "upstream_stalled",
+                )
+                return
+            if silent >= limit and noticed != quiet_since:
+                noticed = quiet_since
+                message = (
+                    f"No events from {self.upstream_title} for {limit:g} s while a response is in progress. "
+                    f"The playground waits {limit:g} s more, then interrupts the session (it can be resumed)."
+                )
+                self._emit("playground", "upstream_silent", notice_data(kind="upstream_silent", message=message))
+            await asyncio.sleep(max(0.01, quiet_since + (2 if silent >= limit else 1) * limit - now))
 
     async def _send_all(self, texts: list[str]) -> None:
         try:
@@ -258,8 +342,7 @@ class Relay:
             while True:
                 self._emit_server(await self.upstream.recv())
         except UpstreamClosed as exc:
-            state = SessionState.ENDED if exc.clean else SessionState.INTERRUPTED
-            self._stop(state, exc.message, "upstream_closed")
+            self._stop(_closed_state(exc), exc.message, "upstream_closed")
         except UpstreamError as exc:
             self._stop(SessionState.INTERRUPTED, exc.message, "upstream_failed")
         except Exception as exc:
@@ -273,6 +356,9 @@ class Relay:
         type_ = json.loads(text)["type"]
         # Numbered before the await: the upstream's answer can never get a lower seq.
         frame = self._emit("client", type_, text)
+        if type_ == "response.create":
+            self._responses_asked += 1
+            self._asked_at = time.monotonic()
         await self.upstream.send(text)
         return frame.seq
 
@@ -351,6 +437,11 @@ class Relay:
         while not done():
             self._progress.clear()
             await self._progress.wait()
+
+
+def _closed_state(exc: UpstreamClosed) -> str:
+    # A clean close (1000, 1001) ends the session; anything else interrupts it (it can be resumed).
+    return SessionState.ENDED if exc.clean else SessionState.INTERRUPTED
 
 
 def _frames_message(frames: list[Frame]) -> dict[str, Any]:

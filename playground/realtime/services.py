@@ -30,6 +30,7 @@ from . import lease, selectors
 from .canned import CannedToolOutputs
 from .events import ClientEvent, ClientEventError, SessionConfig, SessionUpdate, event_to_wire, parse_client_event
 from .frames import Frame, notice_data
+from .layers import channel_done
 from .models import RealtimeSession, SessionEvent, SessionState
 from .relay import Relay
 from .upstreams import UPSTREAMS, UpstreamError, available_upstreams, default_upstream_name
@@ -153,6 +154,8 @@ async def relay_request(*, session: RealtimeSession, message: dict[str, Any]) ->
             "its worker may have stopped.",
             status=503,
         ) from None
+    finally:
+        await channel_done(layer, reply_channel)  # the pub/sub layer keeps it subscribed otherwise
     if answer["type"] == "relay.error":
         raise PlaygroundError(answer["message"], status=502)
     return answer

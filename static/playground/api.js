@@ -1,25 +1,39 @@
 // Calls to the playground's REST API with the login cookie and Django's CSRF token.
+// `call` takes a path under /api; `callUrl` a whole URL (pages that are given their API URLs,
+// such as a shared link's read-only views). Errors carry status, field and errors[] from the
+// playground's JSON errors ({detail, field, errors}).
 "use strict";
 window.playgroundApi = (function () {
   function csrfToken() {
     const m = document.cookie.match(/(?:^|; )csrftoken=([^;]*)/);
     return m ? decodeURIComponent(m[1]) : "";
   }
-  async function call(method, path, body) {
-    const res = await fetch("/api" + path, {
-      method,
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const data = await res.json().catch(() => ({ detail: res.statusText }));
+  async function callUrl(method, url, body) {
+    let res;
+    try {
+      res = await fetch(url, {
+        method,
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken(), Accept: "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      const e = new Error("The playground did not answer (network error).");
+      e.status = 0;
+      throw e;
+    }
+    const data = res.status === 204 ? {} : await res.json().catch(() => ({ detail: res.statusText }));
     if (!res.ok) {
-      const err = new Error(data.detail || res.statusText);
+      const err = new Error((data && data.detail) || res.statusText || `HTTP ${res.status}`);
       err.status = res.status;
-      err.field = data.field;
+      err.field = data ? data.field : null;
+      err.errors = (data && data.errors) || [];
       throw err;
     }
     return data;
   }
-  return { call };
+  function call(method, path, body) {
+    return callUrl(method, "/api" + path, body);
+  }
+  return { call, callUrl, csrfToken };
 })();

@@ -3,37 +3,9 @@
 "use strict";
 window.PG = window.PG || {};
 PG.presets = (function () {
-  function csrfToken() {
-    const m = document.cookie.match(/(?:^|; )csrftoken=([^;]*)/);
-    return m ? decodeURIComponent(m[1]) : "";
-  }
-
-  // fetch a JSON API URL (as given in page_data). Errors carry status, field and errors[] from
-  // the playground's JSON errors ({detail, field, errors}).
-  async function call(method, url, body) {
-    let res;
-    try {
-      res = await fetch(url, {
-        method,
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken(), Accept: "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch (err) {
-      const e = new Error("The playground did not answer (network error).");
-      e.status = 0;
-      throw e;
-    }
-    const data = res.status === 204 ? {} : await res.json().catch(() => ({ detail: res.statusText }));
-    if (!res.ok) {
-      const err = new Error((data && data.detail) || res.statusText || `HTTP ${res.status}`);
-      err.status = res.status;
-      err.field = data ? data.field : null;
-      err.errors = (data && data.errors) || [];
-      throw err;
-    }
-    return data;
-  }
+  // Whole URLs as given in page_data (api.js).
+  const call = window.playgroundApi.callUrl;
+  const csrfToken = window.playgroundApi.csrfToken;
 
   // "Field x: words (HTTP 422)" for people.
   function describe(err) {

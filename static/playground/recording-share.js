@@ -7,21 +7,14 @@
   if (!page.sessionApiUrl) return;
   const $ = (id) => document.getElementById(id);
 
-  function csrfToken() {
-    const m = document.cookie.match(/(?:^|; )csrftoken=([^;]*)/);
-    return m ? decodeURIComponent(m[1]) : "";
-  }
-
+  // Whole URLs (api.js); the error's words name the field when the API did.
   async function call(method, url, body) {
-    const res = await fetch(url, {
-      method,
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken(), Accept: "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const data = res.status === 204 ? {} : await res.json().catch(() => ({ detail: res.statusText }));
-    if (!res.ok) throw new Error(`${data.field ? data.field + ": " : ""}${data.detail || res.statusText} (HTTP ${res.status})`);
-    return data;
+    try {
+      return await window.playgroundApi.callUrl(method, url, body);
+    } catch (err) {
+      if (err.field && !err.message.startsWith(err.field)) err.message = `${err.field}: ${err.message}`;
+      throw err;
+    }
   }
 
   const status = (text, kind) => {

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_presets_ui import live, say, script_errors, sign_up, wait_detail, wait_for_event
+from tests.browser.conftest import sign_up
+from tests.browser.test_presets_ui import live, say, script_errors, wait_detail, wait_for_event
 
 __all__ = ["live"]  # the module fixture with onboarding presets, shared with the presets UI tests
 

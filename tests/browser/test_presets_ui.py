@@ -11,14 +11,13 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import PASSWORD, open_session
+from tests.browser.conftest import open_session, sign_up
 from tests.live_server import ROOT, served_playground
 
 pytestmark = pytest.mark.browser
@@ -40,17 +39,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------
-
-
-def sign_up(page: Any, live: str) -> str:
-    username = "user-" + uuid.uuid4().hex[:8]
-    page.goto(live + "/accounts/signup/")
-    page.fill("#id_username", username)
-    page.fill("#id_password1", PASSWORD)
-    page.fill("#id_password2", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_selector("text=New session")
-    return username
 
 
 def script_errors(errors: list[str]) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,12 +23,18 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 # Yandex allows audio appends up to 15 MiB of base64; leave room for the envelope.
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 CONNECT_TIMEOUT_S = 10.0
+# Closing politely waits this long for the upstream's answer; then the socket is dropped.
+CLOSE_TIMEOUT_S = 2.0
+# Keepalive: a peer that answers no ping for PING_INTERVAL_S + PING_TIMEOUT_S is given up.
+PING_INTERVAL_S = 20.0
+PING_TIMEOUT_S = 20.0
 
 # Close codes people meet in practice, in words.
 CLOSE_CODE_WORDS = {
     1000: "closed normally",
     1001: "going away",
     1006: "connection lost without a close frame",
+    1007: "invalid frame payload (text that is not UTF-8)",
     1008: "policy violation (on Yandex: usually a bad model URI or folder)",
     1009: "message too big",
     1011: "internal error on the upstream",
@@ -54,12 +61,22 @@ class UpstreamClosed(UpstreamError):
         self.clean = clean
 
 
-def describe_close(upstream: str, code: int | None, reason: str) -> str:
-    """`Yandex closed the session: code 1008, policy violation (...): "bad model"`."""
+def describe_close(upstream: str, code: int | None, reason: str, *, by_us: bool = False) -> str:
+    """`Yandex closed the session: code 1008, policy violation (...): "bad model"`.
+
+    `by_us`: the playground's side failed the connection (a frame over MAX_FRAME_BYTES, bad UTF-8,
+    no answer to keepalive pings) and told the upstream so with `code`."""
     if code is None:
         return f"{upstream} connection was lost without a close frame."
     words = CLOSE_CODE_WORDS.get(code, "")
-    text = f"{upstream} closed the session: code {code}"
+    if by_us:
+        if code == 1009:
+            words = f"a frame from {upstream} was over the playground's {MAX_FRAME_BYTES:,}-byte limit"
+        elif "keepalive" in reason:
+            words = f"{upstream} answered no keepalive ping for {PING_INTERVAL_S + PING_TIMEOUT_S:.0f} s"
+        text = f"The playground closed the {upstream} connection: code {code}"
+    else:
+        text = f"{upstream} closed the session: code {code}"
     if words:
         text += f", {words}"
     if reason:
@@ -75,31 +92,37 @@ class UpstreamConnection:
     ws: ClientConnection
     url_for_display: str
     extra: dict[str, Any] = field(default_factory=dict)
+    title: str = ""  # for people: "Yandex", not "yandex"
 
     async def send(self, text: str) -> None:
         try:
             await self.ws.send(text)
         except ConnectionClosed as exc:
-            raise _closed(self.upstream, exc) from exc
+            raise _closed(self.title or self.upstream, exc) from exc
 
-    async def recv(self) -> str:
-        """The next server event as JSON text; UpstreamClosed when it ends."""
+    async def recv(self) -> str | bytes:
+        """The next server event as JSON text (bytes for a binary frame); UpstreamClosed when it ends."""
         try:
-            message = await self.ws.recv()
+            return await self.ws.recv()
         except ConnectionClosed as exc:
-            raise _closed(self.upstream, exc) from exc
-        if isinstance(message, bytes):
-            # The protocol is JSON text; a binary frame is decoded, not dropped.
-            message = message.decode("utf-8", errors="replace")
-        return message
+            raise _closed(self.title or self.upstream, exc) from exc
 
     async def close(self) -> None:
-        with contextlib.suppress(TimeoutError, ConnectionClosed, OSError):
-            await asyncio.wait_for(self.ws.close(), timeout=2.0)
+        try:
+            with contextlib.suppress(TimeoutError, ConnectionClosed, OSError):
+                await asyncio.wait_for(self.ws.close(), timeout=CLOSE_TIMEOUT_S + 0.5)
+        finally:
+            # An upstream that stopped reading never answers the close: drop the socket, or it stays open.
+            if self.ws.transport is not None and not self.ws.transport.is_closing():
+                self.ws.transport.abort()
 
 
 def _closed(upstream: str, exc: ConnectionClosed) -> UpstreamClosed:
-    rcvd = exc.rcvd
+    rcvd, sent = exc.rcvd, exc.sent
+    if rcvd is None and sent is not None:
+        # No close frame came: this side failed the connection, saying why in the frame it sent.
+        message = describe_close(upstream, sent.code, sent.reason, by_us=True)
+        return UpstreamClosed(message, code=sent.code, reason=sent.reason, clean=False)
     code = rcvd.code if rcvd is not None else None
     reason = rcvd.reason if rcvd is not None else ""
     clean = rcvd is not None and code in (1000, 1001)
@@ -129,26 +152,59 @@ class Upstream(abc.ABC):
                     additional_headers=headers,
                     max_size=MAX_FRAME_BYTES,
                     open_timeout=CONNECT_TIMEOUT_S,
+                    close_timeout=CLOSE_TIMEOUT_S,
                     # The relay reads continuously; keepalive pings detect dead peers.
-                    ping_interval=20,
-                    ping_timeout=20,
+                    ping_interval=PING_INTERVAL_S,
+                    ping_timeout=PING_TIMEOUT_S,
                     compression=None,
                 ),
                 timeout=CONNECT_TIMEOUT_S + 1,
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
-            raise UpstreamError(
-                f"{self.title} refused the connection: HTTP {status} {_status_words(status)}.",
-                status=status,
-            ) from exc
+            raise UpstreamError(self._refusal(exc.response.status_code, exc.response), status=status) from exc
         except ConnectionClosed as exc:
             raise _closed(self.title, exc) from exc
         except (InvalidHandshake, OSError, TimeoutError) as exc:
             raise UpstreamError(
                 f"Could not connect to {self.title} at {display}: {exc or type(exc).__name__}."
             ) from exc
-        return UpstreamConnection(upstream=self.name, ws=ws, url_for_display=display)
+        return UpstreamConnection(upstream=self.name, ws=ws, url_for_display=display, title=self.title)
+
+    def secrets(self) -> list[str]:
+        """Credentials that must never reach a message (an upstream may echo a header back)."""
+        return []
+
+    def _refusal(self, status: int, response: Any) -> str:
+        """`Yandex refused the connection: HTTP 401 Unauthorized: check …. Yandex said: "…".`"""
+        text = f"{self.title} refused the connection: HTTP {status} {_status_words(status)}".rstrip() + "."
+        retry_after = response.headers.get("Retry-After")
+        if retry_after:
+            text += f" Retry after {retry_after[:40]} s."
+        said = _said(response.body or b"")
+        for secret in self.secrets():
+            if secret:
+                said = said.replace(secret, "[redacted]")
+        if said:
+            text += f' {self.title} said: "{said}".'
+        return text
+
+
+def _said(body: bytes) -> str:
+    """The upstream's own words from a refusal's body: its JSON `message` if any, else the text, short."""
+    text = body[:4000].decode("utf-8", errors="replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        error = data.get("error")
+        inner: dict[str, Any] = error if isinstance(error, dict) else data
+        message = inner.get("message") or inner.get("error") or inner.get("detail")
+        if isinstance(message, str):
+            text = message
+    text = " ".join(text.split())
+    return text[:300] + ("…" if len(text) > 300 else "")
 
 
 def _status_words(status: int) -> str:
@@ -158,7 +214,7 @@ def _status_words(status: int) -> str:
         403: "Forbidden: the key has no access to this folder or model",
         404: "Not Found: check PLAYGROUND_YANDEX_URL",
         429: "Too Many Requests: the concurrent session quota is used up",
-        500: "Internal Server Error",
+        500: "Internal Server Error: a fault on the upstream's side; try again later",
         502: "Bad Gateway",
         503: "Service Unavailable",
     }.get(status, "")

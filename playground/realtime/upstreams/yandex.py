@@ -53,3 +53,6 @@ class YandexUpstream(Upstream):
         url = connect_url(base_url=settings.PLAYGROUND_YANDEX_URL, model=model)
         headers = {"Authorization": auth_header(api_key=settings.YC_API_KEY, iam_token=settings.YC_IAM_TOKEN)}
         return url, headers, url
+
+    def secrets(self) -> list[str]:
+        return [s for s in (settings.YC_API_KEY, settings.YC_IAM_TOKEN) if s]
