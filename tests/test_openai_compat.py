@@ -140,7 +140,13 @@ async def test_text_conversation_one_event_per_message_recorded_and_closed_on_di
     sid = await _session_id(api)
     session = (await api.get(f"/api/sessions/{sid}")).json()
     assert session["state"] == "live" and session["upstream"] == "emulator"
-    frames = (await api.get(f"/api/sessions/{sid}/events")).json()
+    # The recorder writes off the forwarding path: the socket can be ahead of the recording for a moment.
+    async with asyncio.timeout(5):
+        while True:
+            frames = (await api.get(f"/api/sessions/{sid}/events")).json()
+            if any(f["direction"] == "server" and f["event"]["type"] == "response.done" for f in frames):
+                break
+            await asyncio.sleep(0.02)
     client_events = [f["event"] for f in frames if f["direction"] == "client"]
     assert [e["type"] for e in client_events] == ["session.update", "conversation.item.create", "response.create"]
     assert client_events[0]["event_id"] == "evt_mine_1"
