@@ -251,6 +251,27 @@ def _abort_connection(send: Any) -> bool:
     return True
 
 
+async def serve_with_outbox(consumer: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """AsyncConsumer.__call__ with a cheaper dispatch loop, for sockets that carry every delta
+    (SessionConsumer, OpenAICompatConsumer). Every message to the socket goes through an outbox,
+    so the dispatch never waits for the client, and at most PLAYGROUND_WATCHER_QUEUE_BYTES wait for it."""
+    consumer.scope = scope
+    consumer.channel_layer = get_channel_layer(consumer.channel_layer_alias)
+    consumer.channel_name = await consumer.channel_layer.new_channel()
+    consumer.channel_receive = functools.partial(consumer.channel_layer.receive, consumer.channel_name)
+    consumer.outbox = Outbox(send, settings.PLAYGROUND_WATCHER_QUEUE_BYTES)
+    consumer.server_send = send
+    consumer.base_send = consumer.outbox.send
+    try:
+        with contextlib.suppress(StopConsumer):
+            await _serve_sources([receive, consumer.channel_receive], consumer.dispatch)
+    finally:
+        if consumer.closer is not None:
+            consumer.closer.cancel()
+        await consumer.outbox.discard()
+        await channel_done(consumer.channel_layer, consumer.channel_name)  # the pub/sub layer's subscription
+
+
 class SessionConsumer(AsyncWebsocketConsumer):
     session: RealtimeSession
     state: str
@@ -261,23 +282,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
     after = 0
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        # AsyncConsumer.__call__ with a cheaper dispatch loop: this socket carries every delta.
-        self.scope = scope
-        self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        self.channel_name = await self.channel_layer.new_channel()
-        self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
-        # Every message to the socket goes through the outbox: the dispatch never waits for the client.
-        self.outbox = Outbox(send, settings.PLAYGROUND_WATCHER_QUEUE_BYTES)
-        self.server_send = send
-        self.base_send = self.outbox.send
-        try:
-            with contextlib.suppress(StopConsumer):
-                await _serve_sources([receive, self.channel_receive], self.dispatch)
-        finally:
-            if self.closer is not None:
-                self.closer.cancel()
-            await self.outbox.discard()
-            await channel_done(self.channel_layer, self.channel_name)  # the pub/sub layer's subscription
+        await serve_with_outbox(self, scope, receive, send)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         if self.slow and message["type"] != "websocket.disconnect":

@@ -24,7 +24,6 @@ Thin, as the watcher consumer is: the relay, the recording and the gapless follo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import logging
@@ -34,10 +33,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.layers import get_channel_layer
-from django.conf import settings
 
 from playground.db import db
 from playground.errors import PlaygroundError
@@ -45,11 +41,10 @@ from playground.presets import selectors as preset_selectors
 
 from . import services
 from .canned import CannedToolOutputs
-from .consumers import CLOSE_UNAUTHENTICATED, Outbox, _serve_sources, give_up
+from .consumers import CLOSE_UNAUTHENTICATED, Outbox, give_up, serve_with_outbox
 from .events import ClientEventError, SessionConfig, event_to_wire, parse_client_event
 from .follow import Follower, GapNotRecorded
 from .frames import session_group
-from .layers import channel_done
 from .models import RealtimeSession, SessionState
 
 log = logging.getLogger(__name__)
@@ -143,24 +138,10 @@ class OpenAICompatConsumer(AsyncWebsocketConsumer):
     closer: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        # As SessionConsumer: a cheaper dispatch loop, this socket carries every delta.
-        self.scope = scope
-        self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        self.channel_name = await self.channel_layer.new_channel()
-        self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
-        # As SessionConsumer: the dispatch never waits for the client, and at most
-        # PLAYGROUND_WATCHER_QUEUE_BYTES wait for it (then an `error` event, close 1013, the session ends).
-        self.outbox = Outbox(send, settings.PLAYGROUND_WATCHER_QUEUE_BYTES)
-        self.server_send = send
-        self.base_send = self.outbox.send
+        # As SessionConsumer; past PLAYGROUND_WATCHER_QUEUE_BYTES: an `error` event, close 1013, the session ends.
         try:
-            with contextlib.suppress(StopConsumer):
-                await _serve_sources([receive, self.channel_receive], self.dispatch)
+            await serve_with_outbox(self, scope, receive, send)
         finally:
-            if self.closer is not None:
-                self.closer.cancel()
-            await self.outbox.discard()
-            await channel_done(self.channel_layer, self.channel_name)  # the pub/sub layer's subscription
             # However this socket ended (a disconnect, a send to a socket already gone, a bug): no session is
             # left live without its client.
             await self._close_session()
