@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
@@ -21,6 +20,8 @@ from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
 from django.middleware.csrf import CsrfViewMiddleware
 from django.middleware.security import SecurityMiddleware
+
+from playground.db import db
 
 
 class _InLoop:
@@ -65,7 +66,7 @@ class LoopSessionMiddleware(SessionMiddleware):
         self.process_request(request)  # a lazy session store: nothing is read yet
         response = await self.get_response(request)  # type: ignore[misc]
         if request.session.accessed:  # it may save: the database, so a thread
-            return await sync_to_async(self.process_response)(request, response)
+            return await db(self.process_response, request, response)
         return self.process_response(request, response)
 
 
@@ -75,5 +76,5 @@ class LoopMessageMiddleware(MessageMiddleware):
         response = await self.get_response(request)  # type: ignore[misc]
         storage = getattr(request, "_messages", None)
         if storage is not None and (storage.used or storage.added_new):  # may write to the session
-            return await sync_to_async(self.process_response)(request, response)
+            return await db(self.process_response, request, response)
         return self.process_response(request, response)

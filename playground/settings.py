@@ -167,7 +167,7 @@ if PLAYGROUND_CHANNEL_LAYER not in ("redis", "pubsub"):
 if _redis_url and PLAYGROUND_CHANNEL_LAYER == "pubsub":
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "playground.realtime.pubsub_layer.BatchingPubSubChannelLayer",
             "CONFIG": {"hosts": [{"address": _redis_url, "socket_timeout": None}]},
         }
     }

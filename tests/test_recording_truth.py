@@ -87,3 +87,25 @@ async def test_trimmed_audio_says_so_and_the_recording_keeps_it_whole(api: httpx
     short = (await api.get(f"/api/sessions/{session['id']}/events", params={"after": seq - 1, "trim": True})).json()
     assert short[0]["trimmed"]["event.audio"]["bytes"] == 8000
     assert json.dumps(short).count(audio) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_written_twice_is_recorded_once() -> None:
+    """The recorder retries a batch until the database answers, so a batch may land twice (on
+    PostgreSQL the first try is a COPY, which cannot skip a row that is already there)."""
+    from django.contrib.auth.models import User
+
+    from playground.realtime.frames import Frame
+    from playground.realtime.recorder import events_record
+
+    user = User.objects.create_user(username="twice", password="x" * 12)
+    session = RealtimeSession.objects.create(owner=user)
+    sid = str(session.pk)
+
+    def frame(seq: int) -> Frame:
+        return Frame(seq=seq, direction="server", ts=1.0 + seq, type="delta", data=f'{{"n":{seq}}}')
+
+    events_record(batch=[(sid, frame(1)), (sid, frame(2))])
+    events_record(batch=[(sid, frame(1)), (sid, frame(2)), (sid, frame(3))])  # a retry, one row new
+    recorded = list(session.events.order_by("seq").values_list("seq", "data"))
+    assert recorded == [(1, '{"n":1}'), (2, '{"n":2}'), (3, '{"n":3}')]

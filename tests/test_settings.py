@@ -42,7 +42,10 @@ def test_urls_switch_to_postgresql_and_redis(tmp_path: Path) -> None:
     )
     assert res.returncode == 0, res.stderr
     # Pub/sub by default: docs/benchmarks.md measured RedisChannelLayer falling behind from ~25 sessions.
-    assert res.stdout.split() == ["django.db.backends.postgresql", "channels_redis.pubsub.RedisPubSubChannelLayer"]
+    assert res.stdout.split() == [
+        "django.db.backends.postgresql",
+        "playground.realtime.pubsub_layer.BatchingPubSubChannelLayer",
+    ]
     env = {"PLAYGROUND_DATABASE_URL": "postgres://u@db:5432/x", "PLAYGROUND_REDIS_URL": "redis://r:6379/0"}
     res = start({**env, "PLAYGROUND_CHANNEL_LAYER": "redis"}, tmp_path)
     assert res.stdout.split() == ["django.db.backends.postgresql", "channels_redis.core.RedisChannelLayer"]

@@ -36,8 +36,15 @@ class CookieAuth(SessionAuth):
         return super()._get_key(request)
 
     async def authenticate(self, request: HttpRequest, key: str | None) -> Any:  # type: ignore[override]
-        user = await request.auser()
-        return user if user.is_authenticated else None
+        # On the pool threads that keep their connection (playground/db.py): request.auser() would load
+        # the session and the user on a thread of this request's own, with a database connection of
+        # its own that outlives the request (2 workers opening 200 sessions ran PostgreSQL out of them).
+        return await db(_signed_in_user, request=request)
+
+
+def _signed_in_user(*, request: HttpRequest) -> Any:
+    user = request.user  # lazy: loaded here
+    return user if user.is_authenticated else None
 
 
 api_auth = [ApiTokenAuth(), CookieAuth()]

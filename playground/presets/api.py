@@ -437,7 +437,7 @@ async def preset_session_create(request: HttpRequest, preset_id: str, payload: P
     )
     for event in events:
         await realtime_services.client_event_send(session=session, event=event)
-    await session.arefresh_from_db(fields=realtime_services.LIVE_FIELDS)
+    await db(session.refresh_from_db, fields=realtime_services.LIVE_FIELDS)
     return Status(201, session_out(request, session))
 
 

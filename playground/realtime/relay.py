@@ -177,6 +177,9 @@ class Relay:
         self._to_publish.append(notice)
         self._schedule_publish()
         await self._wait_until(lambda: self._published_seq >= notice.seq)
+        drain = getattr(self.layer, "drain", None)
+        if drain is not None:  # a batching layer (Redis): the notice is out before the ack and the end
+            await drain()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

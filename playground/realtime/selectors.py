@@ -65,6 +65,11 @@ def session_get(*, user: Any, session_id: Any) -> RealtimeSession | None:
     return _visible(user=user).filter(pk=pk).first()
 
 
+def session_loaded(*, session_id: Any) -> RealtimeSession:
+    """A session with what the API shows of it loaded (for answering from the event loop)."""
+    return RealtimeSession.objects.select_related("owner", "team", "preset").get(pk=session_id)
+
+
 def session_get_by_share_token(*, token: str) -> RealtimeSession | None:
     """A recording shared by link; None for an unknown or revoked token."""
     if not token:

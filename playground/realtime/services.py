@@ -98,7 +98,8 @@ async def session_create(
     await db(_live_sessions_check)
     await db(session_quota_check, user=user)  # per-user limits (playground/limits.py)
     config = session.model_dump(mode="json", exclude_unset=True) if session else {}
-    row = await RealtimeSession.objects.acreate(
+    row = await db(
+        RealtimeSession.objects.create,
         owner=user,
         upstream=name,
         config=config,
@@ -121,12 +122,12 @@ async def session_create(
         await _session_fail(row, exc.message)
         raise PlaygroundError(exc.message, status=502) from exc
     # With what the API shows of it loaded, so callers in the event loop can answer with it.
-    return await RealtimeSession.objects.select_related("owner", "team", "preset").aget(pk=row.pk)
+    return await db(selectors.session_loaded, session_id=row.pk)
 
 
 async def _session_fail(row: RealtimeSession, reason: str) -> None:
     row.state, row.state_reason, row.ended_at = SessionState.FAILED, reason, timezone.now()
-    await row.asave(update_fields=["state", "state_reason", "ended_at"])
+    await db(row.save, update_fields=["state", "state_reason", "ended_at"])
 
 
 def _require_live(session: RealtimeSession) -> None:
@@ -231,7 +232,7 @@ async def session_close(*, session: RealtimeSession, reason: str = "Closed by th
     """End a live session; it stays as a recording."""
     _require_live(session)
     await relay_request(session=session, message={"type": "relay.close", "reason": reason})
-    await session.arefresh_from_db(fields=LIVE_FIELDS)
+    await db(session.refresh_from_db, fields=LIVE_FIELDS)
     return session
 
 
@@ -500,7 +501,7 @@ async def session_resume(*, user: Any, session: RealtimeSession) -> RealtimeSess
     session_may_change(user=user, session=session)
     lease.ensure_sweeper()
     await db(sessions_mark_stale)  # a dead worker's session not yet swept becomes resumable at once
-    await session.arefresh_from_db(fields=[*LIVE_FIELDS, "config"])
+    await db(session.refresh_from_db, fields=[*LIVE_FIELDS, "config"])
     plan = await db(session_resume_plan, session=session)
     upstream_obj = UPSTREAMS.get(session.upstream)
     if upstream_obj is None or not upstream_obj.is_available():
