@@ -22,9 +22,14 @@ from .models import RealtimeSession, SessionEvent, SessionState
 STALE_AFTER = timedelta(seconds=8)
 
 
+def _shown() -> QuerySet[RealtimeSession]:
+    # What session_out shows of a session besides its own fields: one query, not one per relation.
+    return RealtimeSession.objects.select_related("owner", "team", "preset")
+
+
 def _visible(*, user: Any) -> QuerySet[RealtimeSession]:
     """Mine and my teams' (where shared with the team), each with `my_role` in its team."""
-    qs = RealtimeSession.objects.filter(visible_q(user=user)).select_related("owner", "team", "preset")
+    qs = _shown().filter(visible_q(user=user))
     return with_my_role(qs, user=user)
 
 
@@ -67,14 +72,14 @@ def session_get(*, user: Any, session_id: Any) -> RealtimeSession | None:
 
 def session_loaded(*, session_id: Any) -> RealtimeSession:
     """A session with what the API shows of it loaded (for answering from the event loop)."""
-    return RealtimeSession.objects.select_related("owner", "team", "preset").get(pk=session_id)
+    return _shown().get(pk=session_id)
 
 
 def session_get_by_share_token(*, token: str) -> RealtimeSession | None:
     """A recording shared by link; None for an unknown or revoked token."""
     if not token:
         return None
-    return RealtimeSession.objects.filter(share_token=token).select_related("owner", "team", "preset").first()
+    return _shown().filter(share_token=token).first()
 
 
 def session_live_count() -> int:
