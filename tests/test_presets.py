@@ -102,6 +102,20 @@ async def test_every_save_is_a_new_version_with_a_diff(api: httpx.AsyncClient) -
     assert same["diff"] == ""
 
 
+async def test_patch_renames_and_null_means_leave_it(api: httpx.AsyncClient) -> None:
+    preset = await create_preset(api, description="What it is for.")
+    res = await api.patch(f"/api/presets/{preset['id']}", json={"name": "Renamed", "tags": ["x"]})
+    assert res.status_code == 200, res.text
+    assert (res.json()["name"], res.json()["tags"], res.json()["version"]) == ("Renamed", ["x"], 1)
+    # A client that sends every field, unset ones as null (many do), changes nothing: the columns are
+    # NOT NULL, and a null once reached the database as a 500.
+    res = await api.patch(f"/api/presets/{preset['id']}", json={"name": None, "description": None, "tags": None})
+    assert res.status_code == 200, res.text
+    detail = (await api.get(f"/api/presets/{preset['id']}")).json()
+    assert (detail["name"], detail["description"], detail["tags"]) == ("Renamed", "What it is for.", ["x"])
+    assert detail["version"] == 1 and await _count(PresetVersion) == 1
+
+
 async def test_bad_content_is_refused_naming_the_field_and_writes_nothing(api: httpx.AsyncClient) -> None:
     bad = {"session": {"audio": {"output": {"format": {"type": "audio/pcm", "rate": 5}}}}}
     res = await api.post("/api/presets", json={"name": "x", "content": bad})

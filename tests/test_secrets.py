@@ -201,9 +201,13 @@ async def test_the_yandex_credentials_never_leave_the_server(
     await closed_watcher.receive_until(lambda f: f["direction"] == "playground")
     fake.close_with = None
     fake.refuse_with = 401
+    fake.refusal_echoes_auth = True  # the refusal quotes our key back: the playground must redact it
     res = seen.response("create (401)", await api.post("/api/sessions", json={"upstream": "yandex"}))
     assert res.status_code == 502, res.text
+    scheme = expected_auth.split()[0]  # Api-Key or Bearer: the scheme stays, the secret goes
+    assert f'said: "refused (Authorization: {scheme} [redacted])"' in res.json()["detail"], res.text
     fake.refuse_with = None
+    fake.refusal_echoes_auth = False
     # ... and cannot be reached at all (the error names the URL it tried).
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

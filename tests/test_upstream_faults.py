@@ -29,7 +29,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from playground.realtime import lease
+from playground.realtime import lease, recorder
 from playground.realtime import relay as relay_module
 from playground.realtime.upstreams import base
 from tests.conftest import is_type, recorded_events
@@ -300,18 +300,27 @@ async def test_refused_handshake_is_502_in_words(
 async def drop_mid_response(conn: Conn) -> None:
     await created(conn)
     await conn.expect("response.create")
+    await asyncio.sleep(0.1)  # a model takes a moment: the response.create is recorded before the answer comes
     await stream_response(conn, deltas=3, done=False)
     await asyncio.sleep(0.05)  # the deltas are on the wire
     conn.ws.transport.abort()  # TCP gone: no close frame
 
 
 async def test_connection_dropped_mid_response(
-    api: httpx.AsyncClient, watch: Any, fault: FaultServer, client_sockets: list[base.UpstreamConnection]
+    api: httpx.AsyncClient,
+    watch: Any,
+    fault: FaultServer,
+    client_sockets: list[base.UpstreamConnection],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fault.scripts.append(drop_mid_response)
     session = await create_session(api, upstream="yandex")
     sid = session["id"]
     watcher = await watch(sid)
+    # The recorder gathers rows for half a second after each write (a busy database): the deltas and the drop
+    # arrive while they still wait to be written. The end must wait for them, so that a recording
+    # read the moment the end is announced holds every one.
+    monkeypatch.setattr(recorder, "GATHER_S", 0.5)
     await send(api, sid, "response.create", {})
     notice = await the_end(watcher)
     assert notice["kind"] == "upstream_closed" and notice["state"] == "interrupted"
@@ -324,6 +333,7 @@ async def test_connection_dropped_mid_response(
     ]
     conn = fault.conns[0]
     assert await recorded_server_events(sid) == conn.events_sent()
+    monkeypatch.setattr(recorder, "GATHER_S", 0.02)
     detail = await session_detail(api, sid)
     assert detail["state"] == "interrupted" and detail["state_reason"] == notice["message"]
     await relay_gone(sid)

@@ -46,12 +46,17 @@ class FakeYandex:
         self.requests: list[Request] = []
         self.received: list[dict[str, Any]] = []
         self.refuse_with: int | None = None
+        # A careless upstream may quote the request back in its refusal; the secrets test makes it do so.
+        self.refusal_echoes_auth = False
         self.close_with: tuple[int, str] | None = None
 
     def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         self.requests.append(request)
         if self.refuse_with is not None:
-            return connection.respond(self.refuse_with, "refused\n")
+            said = "refused"
+            if self.refusal_echoes_auth:
+                said += f" (Authorization: {request.headers.get('Authorization', '')})"
+            return connection.respond(self.refuse_with, said + "\n")
         return None
 
     async def handler(self, ws: ServerConnection) -> None:
