@@ -177,7 +177,11 @@ def build(results: Results, command: str) -> tuple[str, dict[str, Any]]:
             header,
             "### Targets\n\n" + target_table,
             "### Added latency per server event (emulator send → watcher receive, minus the same direct; "
-            "steady state, from 1 s after the streams start)\n\n" + latency_table,
+            "steady state, from 1 s after the streams start)\n\n"
+            "Each path and its direct baseline are measured in steps of their own, one after the other, so the "
+            "noise of either shows in the difference: a figure below zero means the path added less than that "
+            "noise. Where the direct p99 itself climbs (tens of ms), the load generator's core is the limit, not "
+            "the path.\n\n" + latency_table,
             f"### Throughput: {plan.throughput_sessions} sessions, unpaced, one watcher each\n\n" + "\n".join(tp_lines),
             "### REST client event → upstream frame\n\n" + "\n".join(rest_lines),
             f"### Capacity (added p99 ≤ 10 ms, nothing lost): bare {cap_bare}, playground {cap_play}\n\n"
