@@ -10,6 +10,7 @@ from typing import Any
 from channels.auth import AuthMiddlewareStack
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
+from ninja.errors import HttpError
 from ninja.security import HttpBearer, SessionAuth
 
 from playground.db import db
@@ -25,6 +26,12 @@ class ApiTokenAuth(HttpBearer):
         return user
 
 
+CSRF_REFUSED = (
+    "CSRF check failed: a write signed in with the login cookie needs the csrftoken cookie's value in the "
+    "X-CSRFToken header (scripts: use a bearer token instead)."
+)
+
+
 class CookieAuth(SessionAuth):
     """Django's login cookie; Ninja enforces CSRF on writes made with it."""
 
@@ -33,7 +40,10 @@ class CookieAuth(SessionAuth):
         # not a cross-site forgery (403 "CSRF check Failed").
         if self.param_name not in request.COOKIES:
             return None
-        return super()._get_key(request)
+        try:
+            return super()._get_key(request)
+        except HttpError as exc:  # Ninja's "CSRF check Failed": say what to send instead
+            raise HttpError(403, CSRF_REFUSED) from exc
 
     async def authenticate(self, request: HttpRequest, key: str | None) -> Any:  # type: ignore[override]
         # On the pool threads that keep their connection (playground/db.py): request.auser() would load
