@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create the virtualenv and install dependencies
 
-migrate: $(STAMP) ## apply database migrations
+migrate: $(STAMP) ## apply database migrations (creating the PostgreSQL database first, if missing)
+	$(BIN)/python manage.py database_ensure
 	$(BIN)/python manage.py migrate --noinput
 
 run: migrate ## serve the playground on http://127.0.0.1:$(PORT) (emulator upstream unless YC_* are set)

@@ -10,6 +10,7 @@ import asyncio
 import os
 from typing import Any
 
+import psycopg
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -93,3 +94,30 @@ async def test_opening_many_sessions_holds_a_few_database_connections(api: Any, 
             assert closed.status_code == 200, closed.text
     more = await database_sync_to_async(connections)() - before
     assert more <= 8, f"opening and closing 40 sessions left {more} more database connections"
+
+
+def test_make_migrate_creates_a_missing_postgresql_database(tmp_path: Any) -> None:
+    """`make serve` on a new server: the database in PLAYGROUND_DATABASE_URL is created, not a traceback."""
+    from tests.test_settings import run
+
+    name = f"ensure_{os.getpid()}"
+    url = f"postgres://postgres@127.0.0.1:5432/{name}"
+    server = "postgresql://postgres@127.0.0.1:5432/postgres"
+    try:
+        res = run(["manage.py", "database_ensure"], {"PLAYGROUND_DATABASE_URL": url}, tmp_path)
+        assert res.returncode == 0 and f"Created the database '{name}'" in res.stdout, res.stdout + res.stderr
+        res = run(["manage.py", "database_ensure"], {"PLAYGROUND_DATABASE_URL": url}, tmp_path)
+        assert (res.returncode, res.stdout, res.stderr) == (0, "", ""), "a second run says and does nothing"
+        with psycopg.connect(server, autocommit=True) as pg:
+            assert pg.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() == (1,)
+    finally:
+        with psycopg.connect(server, autocommit=True) as pg:
+            pg.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    # A server that does not answer: one line in words, no password, no traceback.
+    res = run(
+        ["manage.py", "database_ensure"],
+        {"PLAYGROUND_DATABASE_URL": f"postgres://postgres:pw-9z@127.0.0.1:1/{name}"},
+        tmp_path,
+    )
+    assert res.returncode == 1 and "Traceback" not in res.stderr and "pw-9z" not in res.stderr, res.stderr
+    assert f"PostgreSQL at 127.0.0.1:1 could not be used to find or create the database '{name}'" in res.stderr
