@@ -37,7 +37,7 @@ class CookieAuth(SessionAuth):
 
     def _get_key(self, request: HttpRequest) -> str | None:
         # No login cookie, nothing to forge: the caller is simply not signed in (401 "sign in"),
-        # not a cross-site forgery (403 "CSRF check Failed").
+        # not a cross-site forgery (403 CSRF_REFUSED).
         if self.param_name not in request.COOKIES:
             return None
         try:

@@ -24,7 +24,8 @@ class Command(BaseCommand):
         params = connection.settings_dict
         name = params["NAME"]
         # Host, port and name only: the URL may carry a password.
-        where = f"PostgreSQL at {params.get('HOST') or 'the local socket'}:{params.get('PORT') or 5432}"
+        host = params.get("HOST")
+        where = f"PostgreSQL at {host}:{params.get('PORT') or 5432}" if host else "PostgreSQL on the local socket"
         try:
             # Django's own way in without the database: the server's maintenance database `postgres`
             # (when even that fails, Django warns before trying the named one: the error below says it).
