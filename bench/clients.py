@@ -207,9 +207,13 @@ class PlaygroundSession:
 
     async def probe(self) -> float:
         """REST client event → the emulator's answer stamp: seconds from POST to the upstream."""
+        if self.raw is None:  # one keep-alive connection per session, as a script would hold
+            self.raw = RawHttp(str(self.http.base_url).rstrip("/"), self.token)
+        path = f"/api/sessions/{self.id}/client-events/input_audio_buffer.clear"
         sent = time.time()
-        res = await self.http.post(f"/api/sessions/{self.id}/client-events/input_audio_buffer.clear", json={})
-        res.raise_for_status()
+        status = await self.raw.post(path, b'{"type": "input_audio_buffer.clear"}')
+        if status != 200:
+            raise RuntimeError(f"POST {path}: HTTP {status}")
         answered = await asyncio.wait_for(self.probe_answers.get(), 10)
         return answered - sent
 

@@ -5,10 +5,13 @@ Django's test Client goes through WSGI; these go through the ASGI application, a
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 from typing import Any
 
 import httpx
+from django.core import signals
 
 
 async def test_signup_login_session_and_csrf_over_asgi(application: Any, transactional_db: None) -> None:
@@ -49,3 +52,46 @@ async def test_static_files_are_served(application: Any, transactional_db: None)
     assert res.status_code == 200
     assert res.headers["content-type"].startswith(("text/javascript", "application/javascript"))
     assert '"use strict"' in res.text
+
+
+def test_every_api_operation_is_async() -> None:
+    """playground/handler.py serves /api/ without a thread of its own per request: safe only while no
+    API view runs the ORM on the request's thread (a sync view would, and its connection would leak)."""
+    from playground.api import api
+
+    views = [
+        (prefix + path, op.view_func)
+        for prefix, router in api._routers
+        for path, view in router.path_operations.items()
+        for op in view.operations
+    ]
+    assert len(views) > 50
+    sync = [f"{path}: {func.__name__}" for path, func in views if not asyncio.iscoroutinefunction(func)]
+    assert sync == [], "sync API views would run the ORM on a thread the handler never cleans up"
+
+
+async def test_api_requests_stay_on_the_loop_and_pages_get_their_thread(
+    application: Any, transactional_db: None, token: str
+) -> None:
+    """The request signals' receivers (Django's connection cleanup among them) run on the event loop for
+    /api/, with no thread hop, and on the request's own thread for pages, whose sync views use the ORM."""
+    threads: list[str] = []
+
+    def note(**kwargs: Any) -> None:
+        threads.append(threading.current_thread().name)
+
+    signals.request_started.connect(note)
+    signals.request_finished.connect(note)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver") as c:
+            res = await c.get("/api/sessions", headers={"Authorization": f"Bearer {token}"})
+            assert res.status_code == 200
+            on_api, threads[:] = threads[:], []
+            assert (await c.get("/accounts/login/")).status_code == 200
+            on_page = threads[:]
+    finally:
+        signals.request_started.disconnect(note)
+        signals.request_finished.disconnect(note)
+    loop_thread = threading.current_thread().name
+    assert on_api == [loop_thread, loop_thread]
+    assert len(on_page) == 2 and loop_thread not in on_page
