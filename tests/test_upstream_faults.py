@@ -320,6 +320,7 @@ async def test_connection_dropped_mid_response(
     # The recorder gathers rows for half a second after each write (a busy database): the deltas and the drop
     # arrive while they still wait to be written. The end must wait for them, so that a recording
     # read the moment the end is announced holds every one.
+    gather = recorder.GATHER_S
     monkeypatch.setattr(recorder, "GATHER_S", 0.5)
     await send(api, sid, "response.create", {})
     notice = await the_end(watcher)
@@ -333,7 +334,7 @@ async def test_connection_dropped_mid_response(
     ]
     conn = fault.conns[0]
     assert await recorded_server_events(sid) == conn.events_sent()
-    monkeypatch.setattr(recorder, "GATHER_S", 0.02)
+    monkeypatch.setattr(recorder, "GATHER_S", gather)  # the rest of the test at the usual pace
     detail = await session_detail(api, sid)
     assert detail["state"] == "interrupted" and detail["state_reason"] == notice["message"]
     await relay_gone(sid)
