@@ -38,6 +38,7 @@ PG.createEventLog = function createEventLog({ store }) {
   let expanded = -1; // the row whose JSON is open
   let cursor = -1; // the keyboard's row
   let follow = true; // keep the newest row in view until the user scrolls up
+  let pinnedTop = 0; // scrollTop as the last render left it
   let pool = new Map(); // row index → its <li>, for the rows now in the DOM
   let scheduled = false;
 
@@ -202,6 +203,7 @@ PG.createEventLog = function createEventLog({ store }) {
     list.style.height = total + "px";
     if (follow) viewport.scrollTop = total;
     const top = viewport.scrollTop;
+    pinnedTop = top;
     const height = viewport.clientHeight || 400;
     const start = Math.max(0, indexAt(top) - OVERSCAN);
     const end = Math.min(rows.length, indexAt(top + height) + 1 + OVERSCAN);
@@ -356,7 +358,10 @@ PG.createEventLog = function createEventLog({ store }) {
   });
 
   viewport.addEventListener("scroll", () => {
-    follow = viewport.scrollTop + viewport.clientHeight >= viewport.scrollHeight - ROW_H / 2;
+    const atBottom = viewport.scrollTop + viewport.clientHeight >= viewport.scrollHeight - ROW_H / 2;
+    // Only a scroll up stops following. The scroll event of our own render can arrive after the
+    // viewport shrank (the toolbar wrapped as a long type joined the filter): that is not the user.
+    follow = atBottom || (follow && viewport.scrollTop >= pinnedTop);
     schedule();
   });
 
@@ -406,7 +411,9 @@ PG.createEventLog = function createEventLog({ store }) {
     follow = true;
     schedule();
   });
-  window.addEventListener("resize", schedule);
+  // A viewport that changes size (window resized, toolbar wrapped, panel unfolded) re-renders:
+  // more rows may fit, and a followed tail is pinned to the new bottom.
+  new ResizeObserver(schedule).observe(viewport);
   filter.audio = audioBox.checked;
 
   store.subscribe(add);

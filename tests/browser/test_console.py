@@ -281,6 +281,46 @@ SYNTHETIC = """([from, count]) => {
 }"""
 
 
+def test_the_log_keeps_following_the_newest_event_when_its_viewport_shrinks(
+    page: Any, live_url: str, page_errors: list[str]
+) -> None:
+    """A toolbar that wraps (a long event type added to the filter) shrinks the log while it follows
+    the tail; that is no scroll by the user, so the newest event must stay in view."""
+    connect_text_session(page, live_url)
+    page.click("#close-session")
+    page.wait_for_selector("#state:text('ended')")
+    last = page.evaluate("() => window.__console.store.lastSeq")
+    # A log taller than its viewport, rendered, then the viewport made 15 px shorter in the same task:
+    # the browser's scroll event for the render arrives after the shrink, as it did in CI.
+    page.evaluate(
+        """([from]) => {
+          const frames = [];
+          for (let i = 0; i < 60; i++) {
+            const type = i % 2 ? "response.done" : "response.created";
+            frames.push({ seq: from + i, direction: "server", ts: window.__console.store.t0 + 30 + i / 100,
+                          event: { type, response: { id: "resp_" + i } } });
+          }
+          window.__console.ingest(frames);
+          window.__console.log.flush();
+          const viewport = document.getElementById("log-viewport");
+          viewport.style.flex = `0 0 ${viewport.clientHeight - 15}px`;
+        }""",
+        [last + 1],
+    )
+    page.wait_for_timeout(200)  # the scroll event and a few animation frames
+    page.evaluate(
+        """([from]) => window.__console.ingest([{ seq: from, direction: "server",
+            ts: window.__console.store.t0 + 31, event: { type: "response.created", response: { id: "resp_b" } } }])""",
+        [last + 61],
+    )
+    newest = page.locator(f"#events li:has(.seq:text-is('{last + 61}'))")
+    newest.wait_for()
+    box, view = newest.bounding_box(), page.locator("#log-viewport").bounding_box()
+    assert view["y"] <= box["y"] and box["y"] + box["height"] <= view["y"] + view["height"] + 1
+    assert page.locator("#log-jump").is_hidden()
+    assert page_errors == []
+
+
 def test_event_log_handles_20000_events(page: Any, live_url: str, page_errors: list[str]) -> None:
     connect_text_session(page, live_url)
     page.click("#close-session")
