@@ -307,7 +307,8 @@ def test_the_log_keeps_following_the_newest_event_when_its_viewport_shrinks(
         }""",
         [last + 1],
     )
-    page.wait_for_timeout(200)  # the scroll event and a few animation frames
+    # Two animation frames: the scroll event is dispatched before the first one's callbacks.
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
     page.evaluate(
         """([from]) => window.__console.ingest([{ seq: from, direction: "server",
             ts: window.__console.store.t0 + 31, event: { type: "response.created", response: { id: "resp_b" } } }])""",

@@ -34,9 +34,12 @@ def _replay_to_the_end(page: Any) -> str:
     page.wait_for_function("() => window.__replay && window.__replay.ready")
     page.evaluate("() => window.__replay.setSpeed(4)")
     page.click("#replay-play")
-    page.wait_for_function("() => window.__replay.playing")
+    # Played through to its end: a position past 0 (it starts at 0), every frame shown, stopped. No wait
+    # for `playing` on the way: at 4x a short recording can be over before such a wait first looks.
     page.wait_for_function(
-        "() => !window.__replay.playing && window.__replay.shown === window.__replay.total", timeout=30_000
+        "() => window.__replay.position > 0 && !window.__replay.playing"
+        " && window.__replay.shown === window.__replay.total",
+        timeout=30_000,
     )
     return str(page.inner_text("#transcript"))
 

@@ -230,7 +230,9 @@ def test_both_audio_sides_are_scheduled(
     assert scheduled["user"] > 0 and scheduled["assistant"] > 0, scheduled
     assert scheduled["user"] == pytest.approx(audio_ms["user"], abs=50)
     assert scheduled["assistant"] == pytest.approx(audio_ms["assistant"], abs=50)
-    # Pause and resume with Space, from the middle.
+    # Pause and resume with Space, from the middle, at 1x: the rest must outlast the two presses.
+    page.click(".speeds [data-speed='1']")
+    page.locator("#transcript").focus()
     page.evaluate("() => window.__replay.seek(window.__replay.duration / 2)")
     page.keyboard.press("Space")
     page.wait_for_function("() => window.__replay.playing")
