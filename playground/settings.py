@@ -167,7 +167,7 @@ if PLAYGROUND_CHANNEL_LAYER not in ("redis", "pubsub"):
 if _redis_url and PLAYGROUND_CHANNEL_LAYER == "pubsub":
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "playground.realtime.pubsub_layer.BatchingPubSubChannelLayer",
+            "BACKEND": "playground.realtime.runtime.pubsub_layer.BatchingPubSubChannelLayer",
             "CONFIG": {"hosts": [{"address": _redis_url, "socket_timeout": None}]},
         }
     }
@@ -187,7 +187,7 @@ elif _redis_url:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "playground.realtime.layers.FastInMemoryChannelLayer",
+            "BACKEND": "playground.realtime.runtime.layers.FastInMemoryChannelLayer",
             # The default capacity (100) drops group messages silently; the recording
             # stays the truth either way, but a big queue avoids needless refetches.
             "CONFIG": {"capacity": 10_000, "expiry": 60},

@@ -44,7 +44,7 @@ async def _shutdown_relays_and_threads() -> None:
     from django.db import connections
 
     from playground.db import db_close_all
-    from playground.realtime.relay import relays_shutdown
+    from playground.realtime.runtime.relay import relays_shutdown
     from playground.recordings.services import reruns_shutdown
 
     await reruns_shutdown()  # a re-run drives a relay: stopped first

@@ -23,7 +23,7 @@ from channels.testing import WebsocketCommunicator
 from django.core.management import call_command
 
 from playground.realtime.events import CLIENT_EVENTS
-from playground.realtime.openai_compat import split_frames
+from playground.realtime.sockets.openai import split_frames
 from tests.live_server import ROOT, served_playground
 
 USER_SAYS = {

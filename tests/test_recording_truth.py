@@ -14,6 +14,7 @@ from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from playground.realtime.models import RealtimeSession
+from playground.realtime.runtime import messages
 from tests.conftest import is_type
 from tests.test_relay_path import USER_SAYS, create_session
 
@@ -28,7 +29,7 @@ async def test_watcher_fills_dropped_batches_from_the_recording(
     async def lossy_group_send(group: str, message: dict[str, Any]) -> None:
         # Like a full channel-layer queue: every third batch silently vanishes.
         sent["n"] += 1
-        if message["type"] == "relay.frames" and sent["n"] % 3 == 0:
+        if message["type"] == messages.FRAMES and sent["n"] % 3 == 0:
             sent["dropped"] += 1
             return
         await real_group_send(group, message)
@@ -39,7 +40,7 @@ async def test_watcher_fills_dropped_batches_from_the_recording(
 
         def lossy_nowait(group: str, message: dict[str, Any]) -> None:
             sent["n"] += 1
-            if message["type"] == "relay.frames" and sent["n"] % 3 == 0:
+            if message["type"] == messages.FRAMES and sent["n"] % 3 == 0:
                 sent["dropped"] += 1
                 return
             real_nowait(group, message)
@@ -95,8 +96,8 @@ def test_a_batch_written_twice_is_recorded_once() -> None:
     PostgreSQL the first try is a COPY, which cannot skip a row that is already there)."""
     from django.contrib.auth.models import User
 
-    from playground.realtime.frames import Frame
-    from playground.realtime.recorder import events_record
+    from playground.realtime.runtime.frames import Frame
+    from playground.realtime.runtime.recorder import events_record
 
     user = User.objects.create_user(username="twice", password="x" * 12)
     session = RealtimeSession.objects.create(owner=user)

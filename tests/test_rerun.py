@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from playground.realtime.frames import Frame
+from playground.realtime.runtime.frames import Frame
 from playground.recordings import services as rerun_services
 from tests.conftest import is_type, recorded_events
 from tests.test_relay_path import create_session

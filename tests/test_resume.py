@@ -17,8 +17,8 @@ import httpx
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from playground.realtime import relay as relay_module
 from playground.realtime.models import RealtimeSession
+from playground.realtime.runtime import relay as relay_module
 from tests.conftest import is_type, recorded_events
 from tests.test_relay_path import create_session
 
@@ -48,10 +48,17 @@ async def send(api: httpx.AsyncClient, session_id: str, type_: str, body: dict[s
 
 
 async def kill_relay(session_id: str, *, stale: bool = True) -> None:
-    """Stop the session's relay as a dying worker would, and let its lease go stale."""
+    """Stop the session's relay as a dying worker would, and let its lease go stale.
+
+    A dead worker's recorder dies with it; this test process's recorder lives on and would write the
+    relay's last frames late, after the sweeper's notice took their seqs: they are recorded first."""
+    from playground.realtime.runtime import lease
+
+    relay = next(r for r in lease.keeper_for_loop()._relays.values() if getattr(r, "session_id", None) == session_id)
     task = next(t for t in relay_module._running if t.get_name() == f"relay {session_id}")
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+    await recorded_upto(session_id, relay.seq)  # type: ignore[attr-defined]
     if stale:
         await database_sync_to_async(RealtimeSession.objects.filter(pk=session_id).update)(
             heartbeat_at=timezone.now() - timedelta(minutes=1)
@@ -217,7 +224,7 @@ async def test_a_session_the_upstream_ended_at_its_time_limit_resumes(api: httpx
 
 async def test_a_relay_that_lost_its_lease_stops_without_writing(api: httpx.AsyncClient, watch: Any) -> None:
     """A worker too slow to renew its lease (not dead): the sweeper wins, the relay stands down."""
-    from playground.realtime import lease
+    from playground.realtime.runtime import lease, state
 
     session = await create_session(api)
     sid = session["id"]
@@ -228,10 +235,10 @@ async def test_a_relay_that_lost_its_lease_stops_without_writing(api: httpx.Asyn
     # A sweep may lose to the relay's recorder writing the same seq (IntegrityError: rolled back, the
     # next sweep tries again), or to this loop's own sweeper; within a few sweeps it is interrupted once.
     for _ in range(5):
-        await database_sync_to_async(lease.sessions_interrupt_stale)()
+        await database_sync_to_async(state.sessions_interrupt_stale)()
         if (await RealtimeSession.objects.aget(pk=sid)).state == "interrupted":
             break
-    assert await database_sync_to_async(lease.sessions_interrupt_stale)() == []  # exactly once
+    assert await database_sync_to_async(state.sessions_interrupt_stale)() == []  # exactly once
     await lease.keeper_for_loop().beat()
     task = next((t for t in relay_module._running if t.get_name() == f"relay {sid}"), None)
     if task is not None:
@@ -247,7 +254,7 @@ async def test_a_relay_that_lost_its_lease_stops_without_writing(api: httpx.Asyn
 
 
 async def test_one_heartbeat_renews_every_relay_of_the_process(api: httpx.AsyncClient, monkeypatch: Any) -> None:
-    from playground.realtime import lease, recorder
+    from playground.realtime.runtime import lease, state
 
     first, second = await create_session(api), await create_session(api)
     for sid in (first["id"], second["id"]):
@@ -259,13 +266,13 @@ async def test_one_heartbeat_renews_every_relay_of_the_process(api: httpx.AsyncC
         heartbeat_at=almost_stale, last_seq=0
     )
     calls: list[dict[str, int]] = []
-    real = recorder.sessions_heartbeat
+    real = state.sessions_heartbeat
 
     def counting(*, held: dict[str, int]) -> list[str]:
         calls.append(held)
         return real(held=held)
 
-    monkeypatch.setattr(recorder, "sessions_heartbeat", counting)
+    monkeypatch.setattr(state, "sessions_heartbeat", counting)
     await lease.keeper_for_loop().beat()
     # One call (one UPDATE) per beat holds both relays (the periodic beat may have run as well).
     assert calls and all(len(held) == 2 for held in calls)
@@ -289,7 +296,7 @@ async def test_two_resumes_at_once_one_wins(api: httpx.AsyncClient) -> None:
         if any(f["type"] == "resumed" for f in events):
             break
         await asyncio.sleep(0.02)
-    assert [f["type"] for f in events].count("resumed") == 1, [f["type"] for f in events]
+    assert [f["type"] for f in events].count("resumed") == 1, [(f["seq"], f["direction"], f["type"]) for f in events]
     await api.post(f"/api/sessions/{sid}/close")
 
 

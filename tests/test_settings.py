@@ -32,7 +32,10 @@ def start(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[st
 def test_defaults_are_sqlite_and_in_memory_layer(tmp_path: Path) -> None:
     res = start({}, tmp_path)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.split() == ["django.db.backends.sqlite3", "playground.realtime.layers.FastInMemoryChannelLayer"]
+    assert res.stdout.split() == [
+        "django.db.backends.sqlite3",
+        "playground.realtime.runtime.layers.FastInMemoryChannelLayer",
+    ]
     assert (tmp_path / "secret_key").exists()
 
 
@@ -44,7 +47,7 @@ def test_urls_switch_to_postgresql_and_redis(tmp_path: Path) -> None:
     # Pub/sub by default: docs/benchmarks.md measured RedisChannelLayer falling behind from ~25 sessions.
     assert res.stdout.split() == [
         "django.db.backends.postgresql",
-        "playground.realtime.pubsub_layer.BatchingPubSubChannelLayer",
+        "playground.realtime.runtime.pubsub_layer.BatchingPubSubChannelLayer",
     ]
     env = {"PLAYGROUND_DATABASE_URL": "postgres://u@db:5432/x", "PLAYGROUND_REDIS_URL": "redis://r:6379/0"}
     res = start({**env, "PLAYGROUND_CHANNEL_LAYER": "redis"}, tmp_path)

@@ -1,7 +1,7 @@
 """A watcher that stops reading slows neither the relay nor the other watchers, and costs bounded memory.
 
 Each protection here has a test that fails without it:
-- the consumer's outbox (playground/realtime/consumers.py): its dispatch never waits for the client, at most
+- the consumer's outbox (playground/realtime/sockets/outbox.py): its dispatch never waits for the client, at most
   PLAYGROUND_WATCHER_QUEUE_BYTES wait for it, then the socket gets a `slow_consumer` notice saying where to
   resume and close 4008, or, if it still reads nothing, an abort;
 - the in-memory layer drops a full channel's *oldest* message, so the newest batch shows the gap and the
@@ -29,9 +29,10 @@ import pytest
 import websockets
 from channels.testing import WebsocketCommunicator
 
-from playground.realtime import consumers
-from playground.realtime.consumers import Outbox
-from playground.realtime.layers import FastInMemoryChannelLayer
+from playground.realtime.runtime import messages
+from playground.realtime.runtime.layers import FastInMemoryChannelLayer
+from playground.realtime.sockets import outbox
+from playground.realtime.sockets.outbox import Outbox
 from tests.conftest import is_type
 from tests.live_server import ROOT, ServedProcess, served_process
 from tests.test_relay_path import USER_SAYS, create_session
@@ -56,7 +57,7 @@ class Gate:
         self.open.set()
         self.sent: list[dict[str, Any]] = []
         self.inner = send
-        self.transport = self  # consumers._abort_connection finds `send.__self__.transport.abort`
+        self.transport = self  # outbox._abort_connection finds `send.__self__.transport.abort`
         self.aborted = False
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -90,11 +91,11 @@ async def test_outbox_sends_inline_while_the_client_reads_and_queues_in_bytes_wh
     for n in range(4, 12):
         await box.send(text(n))
     assert box.overflowed
-    assert consumers._last_seq(box.last_text, 0) == 1  # what the server took
+    assert outbox.last_seq(box.last_text, 0) == 1  # what the server took
     gate.open.set()
     await box.drain(stall_s=1)
     assert [json.loads(m["text"])[0]["seq"] for m in gate.sent] == list(range(1, 12))
-    assert box.bytes == 0 and not box.pending and consumers._last_seq(box.last_text, 0) == 11
+    assert box.bytes == 0 and not box.pending and outbox.last_seq(box.last_text, 0) == 11
 
 
 async def test_outbox_discard_drops_the_queue_and_the_blocked_send() -> None:
@@ -170,7 +171,7 @@ async def test_a_watcher_that_never_reads_again_is_aborted(
     api: httpx.AsyncClient, watch: Any, application: Any, token: str, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings.PLAYGROUND_WATCHER_QUEUE_BYTES = 16 * 1024
-    monkeypatch.setattr(consumers, "SLOW_CLOSE_GRACE_S", 0.3)
+    monkeypatch.setattr(outbox, "SLOW_CLOSE_GRACE_S", 0.3)
     session = await create_session(api)
     gates: list[Gate] = []
 
@@ -281,14 +282,14 @@ async def test_a_full_channel_drops_its_oldest_message_and_a_dead_one_expires() 
     channel = await layer.new_channel()
     await layer.group_add("g", channel)
     for n in range(1, 6):
-        layer.group_send_nowait("g", {"type": "relay.frames", "n": n})
+        layer.group_send_nowait("g", {"type": messages.FRAMES, "n": n})
     assert [(await layer.receive(channel))["n"] for _ in range(3)] == [3, 4, 5]
     # Nobody reads it any more: its messages expire, it leaves the group, its queue goes.
     for n in range(3):
-        layer.group_send_nowait("g", {"type": "relay.frames", "n": n})
+        layer.group_send_nowait("g", {"type": messages.FRAMES, "n": n})
     await asyncio.sleep(0.3)
     layer._next_clean = 0.0
-    layer.group_send_nowait("g", {"type": "relay.frames", "n": 99})
+    layer.group_send_nowait("g", {"type": messages.FRAMES, "n": 99})
     assert channel not in layer.channels and channel not in layer.groups.get("g", {})
 
 
@@ -296,9 +297,9 @@ async def test_a_watcher_behind_a_full_channel_still_sees_every_seq(
     api: httpx.AsyncClient, watch: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "playground.realtime.layers.FastInMemoryChannelLayer", "CONFIG": {"capacity": 2}}
+        "default": {"BACKEND": "playground.realtime.runtime.layers.FastInMemoryChannelLayer", "CONFIG": {"capacity": 2}}
     }
-    from playground.realtime.follow import Follower
+    from playground.realtime.runtime.follow import Follower
 
     real_live = Follower.live
 
@@ -512,8 +513,8 @@ async def test_a_stalled_tcp_client_is_cut_off_and_the_others_keep_their_pace(
     slow: socket.socket = with_slow["slow"]
     await until(lambda: fell_behind(proc)(with_slow["sid"]), within=10)
     noticed = time.monotonic()
-    await until(lambda: tcp_state(slow) != TCP_ESTABLISHED, within=consumers.SLOW_CLOSE_GRACE_S + 10)
-    assert time.monotonic() - noticed < consumers.SLOW_CLOSE_GRACE_S + 3
+    await until(lambda: tcp_state(slow) != TCP_ESTABLISHED, within=outbox.SLOW_CLOSE_GRACE_S + 10)
+    assert time.monotonic() - noticed < outbox.SLOW_CLOSE_GRACE_S + 3
     with pytest.raises((ConnectionResetError, EOFError)):
         read_messages(slow, within=5)
     slow.close()

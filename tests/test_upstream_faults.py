@@ -29,8 +29,8 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from playground.realtime import lease, recorder
-from playground.realtime import relay as relay_module
+from playground.realtime.runtime import lease, recorder
+from playground.realtime.runtime import relay as relay_module
 from playground.realtime.upstreams import base
 from tests.conftest import is_type, recorded_events
 from tests.test_relay_path import create_session

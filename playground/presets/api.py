@@ -13,10 +13,8 @@ from ninja import Body, Field, Query, Router, Schema, Status
 from playground.accounts.auth import api_auth
 from playground.db import db
 from playground.errors import PlaygroundError
-from playground.realtime import services as realtime_services
-from playground.realtime.api import ErrorOut, SessionOut, session_out
-from playground.realtime.canned import CannedToolOutputs
-from playground.realtime.events import ClientEventError, SessionConfig, parse_client_event
+from playground.realtime.schemas import SessionOut, session_out
+from playground.schemas import ErrorOut
 from playground.teams.access import can_change
 
 from . import selectors, services
@@ -409,35 +407,15 @@ async def preset_session_create(request: HttpRequest, preset_id: str, payload: P
     (and, with `respond`, ask for the first response). The model's calls to tools the preset has canned
     outputs for are answered by the playground, followed by the next response.create."""
     preset = await _get(request, preset_id)
-    latest = await db(selectors.preset_version_latest, preset=preset)
-    content = latest.content
-    events = []
-    response = content.get("response") or None
-    tool_outputs = content.get("tool_outputs") or {}
-    try:
-        session_config = SessionConfig.model_validate(content.get("session") or {})
-        for item in content.get("conversation") or []:
-            events.append(parse_client_event({"type": "conversation.item.create", "item": item}))
-        if payload.respond and events:  # an empty opening conversation has nothing to answer
-            create = {"type": "response.create", **({"response": response} if response else {})}
-            events.append(parse_client_event(create))
-    except (ClientEventError, ValueError) as exc:  # stored content no longer valid: say so rather than fail half-way
-        raise PlaygroundError(
-            f"The preset's content is not valid any more: {exc}", status=422, field="content"
-        ) from exc
-    session = await realtime_services.session_create(
+    session = await services.preset_session_start(
         user=_user(request),
-        upstream=payload.upstream,
-        session=session_config,
         preset=preset,
-        preset_version=latest.number,
+        version=await db(selectors.preset_version_latest, preset=preset),
+        upstream=payload.upstream,
         team_id=payload.team,
         visibility=payload.visibility,
-        canned=CannedToolOutputs(outputs=tool_outputs, response=response) if tool_outputs else None,
+        respond=payload.respond,
     )
-    for event in events:
-        await realtime_services.client_event_send(session=session, event=event)
-    await db(session.refresh_from_db, fields=realtime_services.LIVE_FIELDS)
     return Status(201, session_out(request, session))
 
 

@@ -58,6 +58,19 @@ def preset_version_latest(*, preset: Preset) -> PresetVersion:
     return version
 
 
+def preset_for_model(*, user: Any, model: str) -> tuple[Preset, PresetVersion] | None:
+    """The preset an OpenAI client's `model` names (its id, or a builtin's slug) if `user` may read it,
+    with its latest version; None otherwise (the model is then the upstream's own)."""
+    if not model:
+        return None
+    preset = preset_get(user=user, preset_id=model)
+    if preset is None:
+        preset = presets_visible(user=user).filter(slug=model, builtin=True, deleted_at__isnull=True).first()
+    if preset is None:
+        return None
+    return preset, preset_version_latest(preset=preset)
+
+
 def preset_version_list(*, preset: Preset) -> list[PresetVersion]:
     return list(PresetVersion.objects.filter(preset=preset).order_by("number").select_related("created_by"))
 

@@ -1,4 +1,5 @@
-"""Writes for presets: create, save a new version, fork, trash, restore, import, load onboarding presets.
+"""Writes for presets: create, save a new version, fork, trash, restore, import, load onboarding presets,
+and open a session from one.
 
 Each write runs in one transaction: bad input writes nothing.
 """
@@ -11,7 +12,13 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from playground.db import db
 from playground.errors import PlaygroundError
+from playground.realtime import services as realtime_services
+from playground.realtime.canned import CannedToolOutputs
+from playground.realtime.events import ClientEvent, ClientEventError, SessionConfig, parse_client_event
+from playground.realtime.models import RealtimeSession
+from playground.realtime.runtime.state import LIVE_FIELDS
 from playground.teams.access import can_change
 from playground.teams.services import share_link_create, share_link_revoke, visibility_set
 
@@ -199,3 +206,69 @@ def presets_onboarding_load() -> tuple[int, int]:
             preset.save()
             updated += 1
     return created, updated
+
+
+# --- sessions started from a preset --------------------------------------------------------------
+
+
+def preset_session_setup(*, content: dict[str, Any]) -> tuple[SessionConfig, CannedToolOutputs | None]:
+    """The session config a preset version's content opens a session with, and the canned outputs
+    that answer the model's calls to its tools (None when it has none). 422 in words when the stored
+    content is no longer valid (the schemas moved on since it was saved)."""
+    try:
+        config = SessionConfig.model_validate(content.get("session") or {})
+    except ValueError as exc:
+        raise PlaygroundError(
+            f"The preset's content is not valid any more: {exc}", status=422, field="content"
+        ) from exc
+    outputs = content.get("tool_outputs") or {}
+    canned = CannedToolOutputs(outputs=outputs, response=content.get("response") or None) if outputs else None
+    return config, canned
+
+
+def _opening_events(*, content: dict[str, Any], respond: bool) -> list[ClientEvent]:
+    events = []
+    response = content.get("response") or None
+    try:
+        for item in content.get("conversation") or []:
+            events.append(parse_client_event({"type": "conversation.item.create", "item": item}))
+        if respond and events:  # an empty opening conversation has nothing to answer
+            events.append(
+                parse_client_event({"type": "response.create", **({"response": response} if response else {})})
+            )
+    except ClientEventError as exc:  # stored content no longer valid: say so rather than fail half-way
+        raise PlaygroundError(
+            f"The preset's content is not valid any more: {exc}", status=422, field="content"
+        ) from exc
+    return events
+
+
+async def preset_session_start(
+    *,
+    user: Any,
+    preset: Preset,
+    version: PresetVersion,
+    upstream: str | None = None,
+    team_id: Any = None,
+    visibility: str | None = None,
+    respond: bool = False,
+) -> RealtimeSession:
+    """Open a live session with a preset version's session config, then create its opening conversation
+    items (and, with `respond`, ask for the first response). The model's calls to tools the preset has
+    canned outputs for are answered by the playground, followed by the next response.create."""
+    config, canned = preset_session_setup(content=version.content)
+    events = _opening_events(content=version.content, respond=respond)
+    session = await realtime_services.session_create(
+        user=user,
+        upstream=upstream,
+        session=config,
+        preset=preset,
+        preset_version=version.number,
+        team_id=team_id,
+        visibility=visibility,
+        canned=canned,
+    )
+    for event in events:
+        await realtime_services.client_event_send(session=session, event=event)
+    await db(session.refresh_from_db, fields=LIVE_FIELDS)
+    return session

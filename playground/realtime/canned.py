@@ -8,16 +8,15 @@ Both are ordinary client events in the recording, with event ids starting `evt_c
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
-from .events import event_to_wire, parse_client_event
+from .events import compact_json, event_to_wire, parse_client_event
 
 
 def _wire(data: dict[str, Any]) -> str:
     data["event_id"] = f"evt_canned_{uuid.uuid4().hex[:16]}"
-    return json.dumps(event_to_wire(parse_client_event(data)), separators=(",", ":"), ensure_ascii=False)
+    return compact_json(event_to_wire(parse_client_event(data)))
 
 
 class CannedToolOutputs:

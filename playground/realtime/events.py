@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import math
 import re
 import secrets
@@ -424,6 +425,11 @@ def parse_client_event(data: Any) -> ClientEvent:
         first = errors[0]
         status = 413 if any(e["type"] == "too_large" for e in exc.errors()) else 422
         raise ClientEventError(f"{first['field']}: {first['message']}", field=first["field"], status=status) from None
+
+
+def compact_json(data: Any) -> str:
+    """JSON as the wire carries it: no spaces, non-ASCII kept as is."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
 def event_to_wire(event: ClientEvent) -> dict[str, Any]:

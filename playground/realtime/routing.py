@@ -1,7 +1,7 @@
 from django.urls import path
 
-from .consumers import SessionConsumer
-from .openai_compat import OpenAICompatConsumer
+from .sockets.openai import OpenAICompatConsumer
+from .sockets.session import SessionConsumer
 
 websocket_urlpatterns = [
     path("ws/sessions/<str:session_id>/", SessionConsumer.as_asgi()),

@@ -9,13 +9,14 @@ from typing import Any
 from django.db.models import DateTimeField, ExpressionWrapper, QuerySet
 from django.db.models.functions import Now
 
+from playground.errors import PlaygroundError
 from playground.teams.access import visible_q, with_my_role
 
-from .frames import Frame
 from .models import RealtimeSession, SessionEvent, SessionState
+from .runtime.frames import Frame
 
 # A live session whose lease (heartbeat_at) is older than this lost its worker: the sweeper
-# (lease.py) marks it interrupted. Four missed beats at lease.HEARTBEAT_S = 2 s: a beat runs on the
+# (runtime/lease.py) marks it interrupted. Four missed beats at lease.HEARTBEAT_S = 2 s: a beat runs on the
 # recorder thread and can wait behind one slow batch write (a big audio append, a busy database)
 # without a live relay being declared dead, while a killed worker's watchers learn it within
 # STALE_AFTER + lease.SWEEP_S (about 10 s). The single source for these timings.
@@ -70,6 +71,14 @@ def session_get(*, user: Any, session_id: Any) -> RealtimeSession | None:
     return _visible(user=user).filter(pk=pk).first()
 
 
+def session_get_or_404(*, user: Any, session_id: Any) -> RealtimeSession:
+    """session_get, or 404 in words: a session `user` may not see is not found either."""
+    session = session_get(user=user, session_id=session_id)
+    if session is None:
+        raise PlaygroundError(f"No session {session_id}.", status=404)
+    return session
+
+
 def session_loaded(*, session_id: Any) -> RealtimeSession:
     """A session with what the API shows of it loaded (for answering from the event loop)."""
     return _shown().get(pk=session_id)
@@ -80,6 +89,14 @@ def session_get_by_share_token(*, token: str) -> RealtimeSession | None:
     if not token:
         return None
     return _shown().filter(share_token=token).first()
+
+
+def session_shared_or_404(*, token: str) -> RealtimeSession:
+    """A recording shared by link, or 404 in words."""
+    session = session_get_by_share_token(token=token)
+    if session is None:
+        raise PlaygroundError("This share link is unknown or was revoked.", status=404)
+    return session
 
 
 def session_live_count() -> int:

@@ -8,12 +8,19 @@ from ninja import Field, Router, Schema, Status
 from playground.accounts.auth import api_auth
 from playground.db import db
 from playground.realtime import selectors as realtime_selectors
-from playground.realtime.api import ErrorOut, SessionOut, session_for_request, session_out, shared_session
 from playground.realtime.models import RealtimeSession
+from playground.realtime.schemas import SessionOut, session_out
+from playground.schemas import ErrorOut
 
 from . import selectors, services
 
 router = Router(auth=api_auth, tags=["recordings"])
+
+
+async def _session(request: HttpRequest, session_id: str) -> RealtimeSession:
+    """A session the caller may see (a recording, live or not), or 404."""
+    user = request.auth  # type: ignore[attr-defined]
+    return await db(realtime_selectors.session_get_or_404, user=user, session_id=session_id)
 
 
 ExportFormat = Literal["jsonl", "md", "wav"]
@@ -26,7 +33,7 @@ async def recording_export(
 ) -> HttpResponse:
     """Download the recording: `jsonl` (one frame per line, audio whole), `md` (a transcript), or `wav`
     (PCM16 mono at the session's own rate; `side=user` for the microphone, `assistant` for the answers)."""
-    return await _export(await session_for_request(request, session_id), format, side)
+    return await _export(await _session(request, session_id), format, side)
 
 
 @router.get("/shared/sessions/{token}/export", response={200: None, 404: ErrorOut, 422: ErrorOut}, auth=None)
@@ -34,7 +41,7 @@ async def shared_recording_export(
     request: HttpRequest, token: str, format: ExportFormat = "jsonl", side: Side = "assistant"
 ) -> HttpResponse:
     """The export of a recording shared by link, as `GET /api/sessions/{id}/export`."""
-    return await _export(await shared_session(token), format, side)
+    return await _export(await db(realtime_selectors.session_shared_or_404, token=token), format, side)
 
 
 async def _export(session: RealtimeSession, format: str, side: str) -> HttpResponse:
@@ -69,7 +76,7 @@ async def recording_rerun(request: HttpRequest, session_id: str, payload: RerunI
     previous response is done. Answers the new session at once; the turns follow in the background.
     Compare the two with `GET /api/sessions/{id}/compare/{other_id}`."""
     user = request.auth  # type: ignore[attr-defined]
-    original = await session_for_request(request, session_id)
+    original = await _session(request, session_id)
     rerun = await services.recording_rerun(user=user, session=original, upstream=payload.upstream if payload else None)
     # Read back as the API reads any session (its related rows loaded), and built off the event loop.
     fresh = await db(realtime_selectors.session_get, user=user, session_id=rerun.id)
@@ -81,6 +88,6 @@ async def recording_compare(request: HttpRequest, session_id: str, other_id: str
     """Two sessions side by side, turn by turn (say a recording and its re-run): each response's answer,
     latencies from `response.create` to the first delta and to `response.done` (ms, from the frames'
     timestamps), token usage, a unified and a word diff of the answers per turn, and totals."""
-    left = await session_for_request(request, session_id)
-    right = await session_for_request(request, other_id)
+    left = await _session(request, session_id)
+    right = await _session(request, other_id)
     return await db(selectors.recording_compare, left=left, right=right)

@@ -11,8 +11,8 @@ import wave
 from collections.abc import Iterator
 from typing import Any
 
-from playground.realtime.frames import Frame
 from playground.realtime.models import RealtimeSession, SessionEvent
+from playground.realtime.runtime.frames import Frame
 
 DEFAULT_RATE = 44100  # Yandex's rate, and the emulator's default
 

@@ -32,8 +32,8 @@ from playground.errors import PlaygroundError
 from playground.realtime import selectors as realtime_selectors
 from playground.realtime import services as realtime_services
 from playground.realtime.events import ClientEventError, SessionConfig, parse_client_event
-from playground.realtime.frames import Frame
 from playground.realtime.models import RealtimeSession, SessionEvent, SessionState
+from playground.realtime.runtime.frames import Frame
 
 from . import selectors
 
@@ -219,10 +219,9 @@ async def _recording_caught_up(session: RealtimeSession) -> None:
     """A live original: wait until everything its relay has numbered is recorded (the recorder writes in
     batches, a little behind), so a re-run started right after a turn still gets that turn."""
     try:
-        synced = await realtime_services.relay_request(session=session, message={"type": "relay.sync"})
+        upto = await realtime_services.relay_seq(session=session)
     except PlaygroundError:
         return  # the relay is gone: the recording is all there is
-    upto = int(synced["seq"])
     deadline = time.monotonic() + CATCH_UP_S
     while time.monotonic() < deadline:
         recorded = await db(SessionEvent.objects.filter(session_id=session.id, seq__lte=upto).count)

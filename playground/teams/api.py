@@ -14,6 +14,7 @@ from ninja import Field, Router, Schema, Status
 from playground.accounts.auth import api_auth
 from playground.db import db
 from playground.errors import PlaygroundError
+from playground.schemas import ErrorOut
 
 from . import selectors, services
 from .models import Invitation, Role, Team
@@ -69,11 +70,6 @@ class InvitationInfoOut(Schema):
     role: str
     expires_at: datetime
     already_member: bool
-
-
-class ErrorOut(Schema):
-    detail: str
-    field: str | None = None
 
 
 def _user(request: HttpRequest) -> Any:

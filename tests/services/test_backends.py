@@ -43,7 +43,8 @@ async def test_batched_publishes_arrive_complete_and_in_order() -> None:
     messages interleaved, 600 queued at once and more queued while those are written, all arrive at
     their group's watcher (another worker: a layer of its own) once and in order. drain() returns
     only when everything queued is in Redis: the publisher's connections are closed right after it."""
-    from playground.realtime.pubsub_layer import BatchingPubSubChannelLayer
+    from playground.realtime.runtime import messages
+    from playground.realtime.runtime.pubsub_layer import BatchingPubSubChannelLayer
 
     hosts = [os.environ["PLAYGROUND_REDIS_URL"]]
     relay_worker, watch_worker = BatchingPubSubChannelLayer(hosts=hosts), BatchingPubSubChannelLayer(hosts=hosts)
@@ -54,11 +55,11 @@ async def test_batched_publishes_arrive_complete_and_in_order() -> None:
             await watch_worker.group_add(group, watchers[group])
         for n in range(200):
             for group in watchers:
-                relay_worker.group_send_nowait(group, {"type": "relay.frames", "n": n})
+                relay_worker.group_send_nowait(group, {"type": messages.FRAMES, "n": n})
         for _ in range(3):  # until the writer is sending the first batch: these go in the next one
             await asyncio.sleep(0)
         for group in watchers:
-            relay_worker.group_send_nowait(group, {"type": "relay.frames", "n": 200})
+            relay_worker.group_send_nowait(group, {"type": messages.FRAMES, "n": 200})
         await relay_worker.drain()
         await relay_worker.flush()  # drops whatever was still queued
         for group, channel in watchers.items():

@@ -27,7 +27,8 @@ import pytest
 import redis
 from websockets.asyncio.client import connect
 
-from playground.realtime import lease, selectors
+from playground.realtime import selectors
+from playground.realtime.runtime import lease
 from tests.live_server import manage, served_process
 
 pytestmark = pytest.mark.services

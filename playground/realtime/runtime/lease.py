@@ -4,7 +4,7 @@ Several ASGI workers (`make serve`) share the database and the channel layer. A 
 of them; when that process dies (SIGKILL, OOM, a lost machine) nothing runs its clean end. So:
 
 - **Heartbeat**: one LeaseKeeper per process (per event loop) renews the lease of every relay it
-  holds with one UPDATE per beat (`recorder.sessions_heartbeat`), whatever the number of relays.
+  holds with one UPDATE per beat (`state.sessions_heartbeat`), whatever the number of relays.
   The relay's channel is its lease token: a relay whose row names another channel, or is no longer
   live, lost its lease and stops without writing anything more (the sweeper already said why).
 - **Sweeper**: every worker process runs one (started lazily in its event loop by the first relay,
@@ -27,30 +27,32 @@ import collections
 import contextlib
 import logging
 import threading
-import time
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
 from channels.layers import get_channel_layer
-from django.db import IntegrityError, transaction
-from django.db.models import DateTimeField, ExpressionWrapper, Max, Q
-from django.db.models.functions import Now
 
 from playground.db import db
 
-from . import recorder, selectors
-from .frames import Frame, frames_text, notice_data, session_group
-from .models import RealtimeSession, SessionEvent, SessionState
+from . import messages, state
+from .frames import Frame, session_group
 from .recorder import run_on_recorder_thread
-
-if TYPE_CHECKING:
-    from .relay import Relay
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 2.0
 SWEEP_S = 2.0
-LOST_KIND = "worker_lost"
+
+
+class LeaseHolder(Protocol):
+    """What the keeper needs of a relay (relay.py): its channel is its lease token."""
+
+    channel: str
+
+    @property
+    def recorded_seq(self) -> int: ...
+
+    def lease_lost(self) -> None: ...
 
 
 # --- the heartbeat: one UPDATE per process per beat ------------------------------------------------
@@ -60,15 +62,15 @@ class LeaseKeeper:
     """Renews the leases of this event loop's relays, all in one UPDATE per beat."""
 
     def __init__(self) -> None:
-        self._relays: dict[str, Relay] = {}
+        self._relays: dict[str, LeaseHolder] = {}
         self._task: asyncio.Task[None] | None = None
 
-    def add(self, relay: Relay) -> None:
+    def add(self, relay: LeaseHolder) -> None:
         self._relays[relay.channel] = relay
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="lease keeper")
 
-    def remove(self, relay: Relay) -> None:
+    def remove(self, relay: LeaseHolder) -> None:
         if self._relays.get(relay.channel) is relay:
             del self._relays[relay.channel]
 
@@ -76,7 +78,7 @@ class LeaseKeeper:
         held = {channel: relay.recorded_seq for channel, relay in self._relays.items()}
         if not held:
             return
-        lost = await run_on_recorder_thread(recorder.sessions_heartbeat, held=held)
+        lost = await run_on_recorder_thread(state.sessions_heartbeat, held=held)
         for channel in lost:
             relay = self._relays.pop(channel, None)
             if relay is not None:
@@ -108,62 +110,7 @@ def keeper_for_loop() -> LeaseKeeper:
     return keeper
 
 
-# --- the sweeper: stale leases end in words, once ---------------------------------------------------
-
-
-def stale_reason() -> str:
-    seconds = int(selectors.STALE_AFTER.total_seconds())
-    return f"The worker that held this session stopped: its relay sent no heartbeat for {seconds} s."
-
-
-def session_interrupt_if_stale(*, session_id: Any) -> Frame | None:
-    """End one session whose lease is stale, recording why as its next seq; None if another worker
-    won, the relay renewed its lease meanwhile, or a late relay wrote that seq first (next sweep)."""
-    reason = stale_reason()
-    try:
-        with transaction.atomic():
-            won = RealtimeSession.objects.filter(
-                pk=session_id, state=SessionState.LIVE, heartbeat_at__lt=selectors.stale_cutoff()
-            ).update(state=SessionState.INTERRUPTED, state_reason=reason, ended_at=Now(), relay_channel="")
-            if not won:
-                return None
-            recorded = SessionEvent.objects.filter(session_id=session_id).aggregate(m=Max("seq"))["m"] or 0
-            known = RealtimeSession.objects.filter(pk=session_id).values_list("last_seq", flat=True).first() or 0
-            seq = max(recorded, known) + 1
-            data = notice_data(kind=LOST_KIND, message=reason, state=str(SessionState.INTERRUPTED))
-            frame = Frame(seq=seq, direction="playground", ts=time.time(), type=LOST_KIND, data=data)
-            SessionEvent.objects.create(
-                session_id=session_id, seq=seq, direction=frame.direction, ts=frame.ts, type=frame.type, data=data
-            )
-            RealtimeSession.objects.filter(pk=session_id).update(last_seq=seq)
-    except IntegrityError:
-        return None
-    return frame
-
-
-def sessions_interrupt_stale() -> list[tuple[str, Frame]]:
-    """Every stale live session becomes interrupted, with its notice recorded; returns the notices.
-
-    Also fails sessions stuck connecting (their worker died mid-handshake)."""
-    stale = RealtimeSession.objects.filter(state=SessionState.LIVE, heartbeat_at__lt=selectors.stale_cutoff())
-    ended = []
-    for session_id in list(stale.values_list("pk", flat=True)):
-        frame = session_interrupt_if_stale(session_id=session_id)
-        if frame is not None:
-            ended.append((str(session_id), frame))
-    # A new session's lease starts when it goes live (created_at counts until then); a resumed
-    # one's when it was claimed (heartbeat_at).
-    cutoff = ExpressionWrapper(Now() - selectors.STALE_AFTER * 3, output_field=DateTimeField())
-    stuck = RealtimeSession.objects.filter(state=SessionState.CONNECTING).filter(
-        Q(heartbeat_at__isnull=True, created_at__lt=cutoff) | Q(heartbeat_at__lt=cutoff)
-    )
-    if stuck.exists():  # a read first: on SQLite even an UPDATE of no rows takes the one write lock
-        stuck.update(
-            state=SessionState.FAILED, state_reason="The connection to the upstream never completed.", ended_at=Now()
-        )
-    if ended:
-        log.warning("interrupted %d session(s) of a worker that stopped: %s", len(ended), [s for s, _ in ended])
-    return ended
+# --- the sweeper: stale leases end in words, once (state.sessions_interrupt_stale) -----------------
 
 
 # Notices recorded by a synchronous caller (the sessions list), published by the next sweep.
@@ -187,20 +134,14 @@ def publish_soon(ended: list[tuple[str, Frame]]) -> None:
 async def publish(ended: list[tuple[str, Frame]]) -> None:
     layer = get_channel_layer()
     for session_id, frame in ended:
-        message = {
-            "type": "relay.frames",
-            "first": frame.seq,
-            "last": frame.seq,
-            "text": frames_text([frame]),
-            "lease_notice": True,  # consumers.py: delivered even to a socket that is past its seq
-        }
-        await layer.group_send(session_group(session_id), message)
+        # lease_notice: delivered even to a socket that is past its seq (sockets/base.py)
+        await layer.group_send(session_group(session_id), messages.frames([frame], lease_notice=True))
 
 
 async def _sweep_forever(wake: asyncio.Event) -> None:
     while True:
         try:
-            ended = await db(sessions_interrupt_stale)
+            ended = await db(state.sessions_interrupt_stale)
             while _unpublished:
                 ended.append(_unpublished.popleft())
             await publish(ended)

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from playground.realtime.services import recordings_prune
+from playground.recordings.retention import recordings_prune
 
 
 class Command(BaseCommand):

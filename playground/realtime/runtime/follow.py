@@ -15,7 +15,8 @@ from typing import Any
 
 from playground.db import db
 
-from . import selectors
+from .. import selectors
+from . import messages
 from .frames import Frame, frames_text, trimmed_frame_text
 
 FILL_WAIT_S = 5.0
@@ -63,7 +64,7 @@ class Follower:
             await asyncio.sleep(0.02)
         return messages
 
-    async def live(self, message: dict[str, Any]) -> list[str]:
+    async def live(self, message: messages.FramesMessage) -> list[str]:
         """What to send for one live batch `{first, last, text}`: maybe a gap fill, then the new frames."""
         first, last, text = message["first"], message["last"], message["text"]
         if last <= self.last:

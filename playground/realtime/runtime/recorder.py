@@ -8,7 +8,8 @@ instead of one per event. Rows go in through the DB-API's executemany: building 
 instance per event (and Django's debug query log) would cost more than the
 relaying itself.
 
-The functions below run on the recorder thread (plain sync ORM code).
+The functions below run on the recorder thread (plain sync ORM code); so do the relay's state
+changes (state.py), which must follow the frames they come after.
 """
 
 from __future__ import annotations
@@ -22,13 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Case, F, PositiveIntegerField, Value, When
-from django.db.models.functions import Greatest, Now
-from django.utils import timezone
 
-from . import selectors
+from ..models import SessionEvent
 from .frames import Frame
-from .models import RealtimeSession, SessionEvent, SessionState
 
 log = logging.getLogger(__name__)
 
@@ -162,57 +159,6 @@ def _rows_insert(rows: list[tuple[Any, ...]]) -> None:
             cursor.executemany(sql, rows)
         finally:
             cursor.close()
-
-
-def session_go_live(*, session_id: str, relay_channel: str) -> None:
-    # The lease starts now, on the database's clock (selectors.stale_cutoff compares with it).
-    RealtimeSession.objects.filter(pk=session_id).update(
-        state=SessionState.LIVE, state_reason="", ended_at=None, relay_channel=relay_channel, heartbeat_at=Now()
-    )
-
-
-def sessions_heartbeat(*, held: dict[str, int]) -> list[str]:
-    """Renew the leases of this process's relays, `{relay channel: last recorded seq}`, in one UPDATE.
-
-    A relay's channel is its lease token: a session whose row names another channel (resumed
-    elsewhere), is no longer live (the sweeper ended it) or whose lease already expired is not renewed. Returns the
-    channels whose lease is lost; a second query only when some are."""
-    if not held:
-        return []
-    # An expired lease is lost even before a sweeper ends it: renewing it would race the sweeper.
-    mine = RealtimeSession.objects.filter(
-        state=SessionState.LIVE, relay_channel__in=list(held), heartbeat_at__gte=selectors.stale_cutoff()
-    )
-    seqs = Case(
-        *(When(relay_channel=ch, then=Value(seq)) for ch, seq in held.items()),
-        default=F("last_seq"),
-        output_field=PositiveIntegerField(),
-    )
-    renewed = mine.update(heartbeat_at=Now(), last_seq=Greatest(F("last_seq"), seqs))
-    if renewed == len(held):
-        return []
-    kept = set(mine.values_list("relay_channel", flat=True))
-    return [ch for ch in held if ch not in kept]
-
-
-def session_finish(*, session_id: str, relay_channel: str, state: str, reason: str, notice: Frame) -> bool:
-    """The relay's own end: its notice and the final state in one transaction, so whoever reads the
-    notice (live or from the recording) finds the session ended. False when the relay's lease was
-    lost meanwhile: the sweeper already ended the session and recorded why."""
-    with transaction.atomic():
-        won = RealtimeSession.objects.filter(
-            pk=session_id, state=SessionState.LIVE, relay_channel=relay_channel
-        ).update(state=state, state_reason=reason, ended_at=timezone.now(), relay_channel="", last_seq=notice.seq)
-        if won:
-            SessionEvent.objects.create(
-                session_id=session_id,
-                seq=notice.seq,
-                direction=notice.direction,
-                ts=notice.ts,
-                type=notice.type,
-                data=notice.data,
-            )
-    return bool(won)
 
 
 def close_connections() -> None:

@@ -3,7 +3,7 @@
 Channels' InMemoryChannelLayer scans every channel and every group membership
 on each send and receive (to expire old messages), creates a task per group
 member and deep-copies every message: with a few hundred watchers that is most
-of a relay's CPU (../shared/DESIGN.md, "What a relay costs"). This one expires
+of a relay's CPU (docs/relay-profile.md). This one expires
 at most once a second, sends to group members directly and keeps a channel's
 queue while it is in use instead of rebuilding it for every message. Messages are
 shallow-copied: the playground's messages hold only strings and numbers, and

@@ -4,7 +4,7 @@ It runs as asyncio tasks in whichever worker opened the session. It listens on
 its own channel-layer channel, so a REST call or a socket served by any worker
 reaches it; nothing routes through an in-process registry.
 
-Per ../shared/DESIGN.md ("What a relay costs"):
+What a relay costs decides its shape (docs/architecture.md, "The relay"; docs/relay-profile.md):
 - one channel-layer message per *batch*: the publisher sends whatever frames
   piled up while its previous send was in flight (no timer: a lone event goes
   out at once, a burst goes as one message);
@@ -26,12 +26,13 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from . import lease, recorder
-from .canned import CannedToolOutputs
-from .frames import Frame, frames_text, notice_data, session_group
-from .models import SessionState
+from ..canned import CannedToolOutputs
+from ..models import SessionState
+from ..upstreams import UpstreamClosed, UpstreamConnection, UpstreamError
+from . import lease, messages, recorder
+from . import state as session_state
+from .frames import Frame, notice_data, session_group
 from .recorder import recorder_for_loop, run_on_recorder_thread
-from .upstreams import UpstreamClosed, UpstreamConnection, UpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +71,12 @@ class Relay:
         self._flush_scheduled = False
         # The in-memory layer can send without awaiting: then a batch goes out from a plain
         # callback, with no task switch per event.
-        self._send_nowait: Callable[[str, dict[str, Any]], None] | None = getattr(self.layer, "group_send_nowait", None)
+        self._send_nowait: Callable[[str, Any], None] | None = getattr(self.layer, "group_send_nowait", None)
         # Set whenever a batch was published or recorded: the end of a session waits on it.
         self._progress = asyncio.Event()
         self._published_seq = 0
         self._recorded_seq = 0
-        self._close_request: dict[str, Any] | None = None
+        self._close_request: messages.CloseMessage | None = None
         self._lease_lost = False
         self._end: tuple[str, str, str] | None = None
         self._ended = asyncio.Event()
@@ -110,7 +111,9 @@ class Relay:
             raise UpstreamError(
                 f"{self.upstream_title} sent nothing for {FIRST_EVENT_TIMEOUT_S:.0f} s after connecting."
             ) from None
-        await run_on_recorder_thread(recorder.session_go_live, session_id=self.session_id, relay_channel=self.channel)
+        await run_on_recorder_thread(
+            session_state.session_go_live, session_id=self.session_id, relay_channel=self.channel
+        )
         lease.keeper_for_loop().add(self)
         for kind, data in notices or []:
             self._emit("playground", kind, data)
@@ -160,7 +163,7 @@ class Relay:
         await self._wait_until(lambda: self._recorded_seq >= notice.seq - 1)
         lease.keeper_for_loop().remove(self)
         finished = await run_on_recorder_thread(
-            recorder.session_finish,
+            session_state.session_finish,
             session_id=self.session_id,
             relay_channel=self.channel,
             state=state,
@@ -185,7 +188,7 @@ class Relay:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._recorder.forget(self.session_id)
         if self._close_request is not None:
-            await self._reply(self._close_request, {"type": "relay.ack", "seq": notice.seq})
+            await self._reply(self._close_request, messages.ack(seq=notice.seq))
         log.info("relay %s ended: %s (%s)", self.session_id, state, reason)
 
     async def _close_upstream(self) -> None:
@@ -210,9 +213,7 @@ class Relay:
         await self._close_upstream()
         self._recorder.forget(self.session_id)
         if self._close_request is not None:
-            await self._reply(
-                self._close_request, {"type": "relay.error", "message": "The session was already interrupted."}
-            )
+            await self._reply(self._close_request, messages.error(message="The session was already interrupted."))
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         # A relay task that dies of a bug must end the session in words, not leave it half alive.
@@ -366,10 +367,10 @@ class Relay:
         return frame.seq
 
     async def _serve_channel(self) -> None:
-        handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
-            "relay.client_event": self._on_client_event,
-            "relay.sync": self._on_sync,
-            "relay.close": self._on_close,
+        handlers: dict[str, Callable[[Any], Awaitable[None]]] = {
+            messages.CLIENT_EVENT: self._on_client_event,
+            messages.SYNC: self._on_sync,
+            messages.CLOSE: self._on_close,
         }
         while True:
             message = await self.layer.receive(self.channel)
@@ -380,22 +381,22 @@ class Relay:
             try:
                 await handler(message)
             except UpstreamError as exc:
-                await self._reply(message, {"type": "relay.error", "message": exc.message})
+                await self._reply(message, messages.error(message=exc.message))
                 self._stop(SessionState.INTERRUPTED, exc.message, "upstream_closed")
 
-    async def _on_client_event(self, message: dict[str, Any]) -> None:
+    async def _on_client_event(self, message: messages.ClientEventMessage) -> None:
         seq = await self._forward(message["text"])
-        await self._reply(message, {"type": "relay.ack", "seq": seq})
+        await self._reply(message, messages.ack(seq=seq))
 
-    async def _on_sync(self, message: dict[str, Any]) -> None:
-        await self._reply(message, {"type": "relay.synced", "seq": self.seq})
+    async def _on_sync(self, message: messages.SyncMessage) -> None:
+        await self._reply(message, messages.synced(seq=self.seq))
 
-    async def _on_close(self, message: dict[str, Any]) -> None:
+    async def _on_close(self, message: messages.CloseMessage) -> None:
         # Answered by _supervise once the session is fully recorded and marked ended.
         self._close_request = message
         self._stop(SessionState.ENDED, message.get("reason") or "Closed by the user.", "session_closed")
 
-    async def _reply(self, message: dict[str, Any], answer: dict[str, Any]) -> None:
+    async def _reply(self, message: messages.RelayRequest, answer: messages.RelayAnswer) -> None:
         reply_to = message.get("reply_channel")
         if reply_to:
             answer["request_id"] = message.get("request_id")
@@ -417,7 +418,7 @@ class Relay:
             return
         frames, self._to_publish = self._to_publish, []
         if frames:
-            self._send_nowait(self.group, _frames_message(frames))
+            self._send_nowait(self.group, messages.frames(frames))
             self._published_seq = frames[-1].seq
             self._progress.set()
 
@@ -430,7 +431,7 @@ class Relay:
             try:
                 while self._to_publish:
                     frames, self._to_publish = self._to_publish, []
-                    await self.layer.group_send(self.group, _frames_message(frames))
+                    await self.layer.group_send(self.group, messages.frames(frames))
                     self._published_seq = frames[-1].seq
                     self._progress.set()
             finally:
@@ -445,10 +446,6 @@ class Relay:
 def _closed_state(exc: UpstreamClosed) -> str:
     # A clean close (1000, 1001) ends the session; anything else interrupts it (it can be resumed).
     return SessionState.ENDED if exc.clean else SessionState.INTERRUPTED
-
-
-def _frames_message(frames: list[Frame]) -> dict[str, Any]:
-    return {"type": "relay.frames", "first": frames[0].seq, "last": frames[-1].seq, "text": frames_text(frames)}
 
 
 async def relays_shutdown() -> None:
