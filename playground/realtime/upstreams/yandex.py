@@ -1,6 +1,6 @@
 """Yandex AI Studio Realtime: the real service.
 
-Dialect facts (../shared/DESIGN.md): the model goes only in the query string,
+Dialect facts: the model goes only in the query string,
 as a full `gpt://<folder>/<model>` URI; auth is `Api-Key <key>` or
 `Bearer <IAM token>`. The credentials stay here: they are never echoed into a
 URL, a log line or anything a user can see.
