@@ -55,7 +55,7 @@ bench: $(STAMP) ## measure the relay against a bare forwarder, one worker and tw
 lint: $(STAMP) ## ruff lint and format check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy playground
+	$(BIN)/mypy playground emulator
 
 format: $(STAMP) ## format the code with ruff
 	$(BIN)/ruff check --fix .
@@ -65,7 +65,7 @@ token: migrate ## print an API token for USER=<name> (created if missing)
 	@$(BIN)/python manage.py create_api_token $(USER)
 
 emulator: $(STAMP) ## serve the emulator alone on PORT (default 8765)
-	$(BIN)/python manage.py realtime_emulator --port $(or $(EMULATOR_PORT),8765)
+	$(BIN)/python -m emulator --port $(or $(EMULATOR_PORT),8765)
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) var staticfiles

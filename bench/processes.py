@@ -117,7 +117,7 @@ def services(work: Path) -> Iterator[Services]:
     with ExitStack() as stack:
         stack.enter_context(
             process(
-                [*manage, "realtime_emulator", "--port", str(emulator_port), "--lifetime", "0"],
+                [sys.executable, "-m", "emulator", "--port", str(emulator_port), "--lifetime", "0"],
                 port=emulator_port,
                 cores=LOAD_CORES,
                 log=work / "emulator.log",

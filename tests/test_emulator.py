@@ -16,6 +16,7 @@ import json
 import math
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -29,7 +30,7 @@ from openai.types.realtime import RealtimeServerEvent
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidStatus
 
-from playground.realtime.upstreams.emulator import EmulatorServer
+from emulator import EmulatorServer
 
 SERVER_EVENT: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(RealtimeServerEvent)
 RATE = 44100
@@ -632,15 +633,15 @@ async def test_stop_closes_connections_and_leaves_no_task() -> None:
     await server.stop()  # a second stop is harmless
 
 
-# --- the management command ---------------------------------------------------------------------------------------
+# --- python -m emulator -----------------------------------------------------------------------------------------------
 
 
 @pytest.mark.asyncio
-async def test_management_command_serves_until_interrupted() -> None:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "playground.settings", "PYTHONUNBUFFERED": "1"}
+async def test_python_m_emulator_serves_until_interrupted() -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        *("manage.py", "realtime_emulator", "--port", "0", "--pace", "0", "--lifetime", "60"),
+        *("-m", "emulator", "--port", "0", "--pace", "0", "--lifetime", "60"),
         cwd=PROJECT,
         env=env,
         stdout=asyncio.subprocess.PIPE,
@@ -661,3 +662,10 @@ async def test_management_command_serves_until_interrupted() -> None:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+def test_the_emulator_package_does_not_import_django() -> None:
+    code = "import sys, emulator, emulator.__main__; print(sorted(m for m in sys.modules if m.startswith('django')))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -26,9 +26,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from emulator import GREETING, EmulatorServer, word_tone
 from playground.presets.code import CODE_LANGS, preset_code
 from playground.presets.onboarding import ONBOARDING_PRESETS, WEATHER_OUTPUT
-from playground.realtime.upstreams.emulator import GREETING, EmulatorServer, word_tone
 
 from .live_server import ROOT, served_playground
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from playground.realtime.upstreams.emulator import stretch
+from emulator import stretch
 from tests.browser.conftest import open_session, sign_up
 
 pytestmark = pytest.mark.browser

@@ -16,7 +16,7 @@ from django.conf import settings
 from .base import Upstream
 
 if TYPE_CHECKING:
-    from .emulator import EmulatorServer
+    from emulator import EmulatorServer
 
 # One in-process server per event loop: tests run several loops in one process.
 _servers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EmulatorServer] = weakref.WeakKeyDictionary()
@@ -29,7 +29,7 @@ async def in_process_emulator_url() -> str:
     async with lock:
         server = _servers.get(loop)
         if server is None:
-            from .emulator import EmulatorServer
+            from emulator import EmulatorServer
 
             server = EmulatorServer(
                 events_per_second=settings.PLAYGROUND_EMULATOR_PACE,
