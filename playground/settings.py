@@ -1,4 +1,4 @@
-"""Settings, all from the environment (see README and ../shared/DESIGN.md).
+"""Settings, all from the environment (README.md, "Configuration", lists every variable).
 
 Defaults run offline on one machine: SQLite, the in-memory channel layer and
 the built-in emulator. With debug off, the settings that must not keep their
@@ -8,55 +8,101 @@ local defaults are checked at start-up and refused loudly.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from pathlib import Path
+from typing import Literal, TypeVar, get_args
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("PLAYGROUND_VAR_DIR", BASE_DIR / "var"))
 
 
-def _env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    if value.lower() in ("1", "true", "yes", "on"):
-        return True
-    if value.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
+class _Env(BaseSettings):
+    """The environment, typed: each field is read from the variable of the same name."""
+
+    # Case-sensitive: only the exact name is read, as with os.environ. Set but empty counts as unset,
+    # so docker/compose.yaml's `YC_API_KEY: ${YC_API_KEY:-}` means no key and `PLAYGROUND_DEBUG=` means on.
+    model_config = SettingsConfigDict(case_sensitive=True, env_ignore_empty=True)
+
+    PLAYGROUND_VAR_DIR: Path = BASE_DIR / "var"
+    PLAYGROUND_TEST_DB: str = ""  # default: test.sqlite3 in PLAYGROUND_VAR_DIR
+    PLAYGROUND_DEBUG: bool = True
+    PLAYGROUND_SECRET_KEY: str = ""
+    PLAYGROUND_ALLOWED_HOSTS: str = ""  # comma-separated, as the next
+    PLAYGROUND_CSRF_TRUSTED_ORIGINS: str = ""
+    PLAYGROUND_DATABASE_URL: str = ""
+    PLAYGROUND_REDIS_URL: str = ""
+    PLAYGROUND_CHANNEL_LAYER: Literal["redis", "pubsub"] = "pubsub"
+    YC_API_KEY: str = ""
+    YC_IAM_TOKEN: str = ""
+    YC_FOLDER_ID: str = ""
+    PLAYGROUND_YANDEX_URL: str = "wss://ai.api.cloud.yandex.net/v1/realtime"
+    PLAYGROUND_YANDEX_MODEL: str = "speech-realtime-250923"
+    PLAYGROUND_EMULATOR_URL: str = ""
+    PLAYGROUND_EMULATOR_PACE: float = 0.0
+    PLAYGROUND_EMULATOR_LIFETIME: float = 300.0
+    PLAYGROUND_UPSTREAM_STALL_S: float = 30.0
+    PLAYGROUND_MAX_LIVE_SESSIONS: int = 10
+    PLAYGROUND_WATCHER_QUEUE_BYTES: int = 8 * 1024 * 1024
+    PLAYGROUND_SESSIONS_PER_MINUTE: int = 30
+    PLAYGROUND_LIVE_SESSIONS_PER_USER: int = 5
+    PLAYGROUND_LOGIN_FAILURES: int = 5
+    PLAYGROUND_LOGIN_LOCKOUT_MINUTES: int = 5
+    PLAYGROUND_SIGNUPS_PER_HOUR: int = 10
+    PLAYGROUND_RETENTION_DAYS: int = 0
+    PLAYGROUND_TRIM_BASE64_TO: int = 64
+    PLAYGROUND_PRICES: str = ""  # a JSON object, checked below against the placeholder keys
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "")
-    if value == "":
-        return default
+class _DeployEnv(BaseSettings):
+    """Read only with debug off, where they apply: a stray value on a laptop (`make run`) stops nothing."""
+
+    model_config = _Env.model_config
+
+    # None: unset, each then follows the other (see SESSION_COOKIE_SECURE below).
+    PLAYGROUND_HTTPS: bool | None = None
+    PLAYGROUND_SECURE_COOKIES: bool | None = None
+    PLAYGROUND_HSTS_SECONDS: int = 31_536_000
+    PLAYGROUND_BEHIND_PROXY: bool = False
+
+
+_E = TypeVar("_E", bound=BaseSettings)
+
+
+def _read(source: type[_E]) -> _E:
+    """All the variables of `source`; every bad one is named in one error, with what it must be."""
     try:
-        return int(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
+        return source()
+    except ValidationError as exc:
+        raise ImproperlyConfigured("\n".join(_problem(source, e) for e in exc.errors())) from None
 
 
-def _env_float(name: str, default: float) -> float:
-    value = os.environ.get(name, "")
-    if value == "":
-        return default
-    try:
-        return float(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+def _problem(source: type[BaseSettings], error: ErrorDetails) -> str:
+    name, value = str(error["loc"][0]), error["input"]
+    if error["type"] == "literal_error":
+        return f"{name} is {value!r}: use {' or '.join(get_args(source.model_fields[name].annotation))}."
+    expected = {"bool_parsing": "true or false", "int_parsing": "a whole number", "float_parsing": "a number"}
+    if error["type"] in expected:
+        return f"{name} must be {expected[error['type']]}, not {value!r}"
+    return f"{name} is {value!r}: {error['msg']}"
 
 
-DEBUG = _env_bool("PLAYGROUND_DEBUG", True)
+def _comma_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+_env = _read(_Env)
+VAR_DIR = _env.PLAYGROUND_VAR_DIR
+DEBUG = _env.PLAYGROUND_DEBUG
 
 
 def _secret_key() -> str:
-    key = os.environ.get("PLAYGROUND_SECRET_KEY", "")
-    if key:
-        return key
+    if _env.PLAYGROUND_SECRET_KEY:
+        return _env.PLAYGROUND_SECRET_KEY
     if not DEBUG:
         raise ImproperlyConfigured("PLAYGROUND_SECRET_KEY is required when PLAYGROUND_DEBUG is off.")
     # Local use: a key generated once and kept beside the database, so logins survive restarts.
@@ -73,17 +119,14 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 
-_hosts = os.environ.get("PLAYGROUND_ALLOWED_HOSTS", "")
-if _hosts:
-    ALLOWED_HOSTS = [h.strip() for h in _hosts.split(",") if h.strip()]
+if _env.PLAYGROUND_ALLOWED_HOSTS:
+    ALLOWED_HOSTS = _comma_list(_env.PLAYGROUND_ALLOWED_HOSTS)
 elif DEBUG:
     ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
 else:
     raise ImproperlyConfigured("PLAYGROUND_ALLOWED_HOSTS is required when PLAYGROUND_DEBUG is off.")
 
-CSRF_TRUSTED_ORIGINS = [
-    o.strip() for o in os.environ.get("PLAYGROUND_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
-]
+CSRF_TRUSTED_ORIGINS = _comma_list(_env.PLAYGROUND_CSRF_TRUSTED_ORIGINS)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -134,9 +177,8 @@ TEMPLATES = [
     },
 ]
 
-_database_url = os.environ.get("PLAYGROUND_DATABASE_URL", "")
-if _database_url:
-    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+if _env.PLAYGROUND_DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(_env.PLAYGROUND_DATABASE_URL, conn_max_age=60)}
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -152,18 +194,16 @@ else:
             },
             # A file, not ":memory:": the relay's threads must see the test data. Several
             # test runs at once (one per checkout or per person) each name their own.
-            "TEST": {"NAME": os.environ.get("PLAYGROUND_TEST_DB", str(VAR_DIR / "test.sqlite3"))},
+            "TEST": {"NAME": _env.PLAYGROUND_TEST_DB or str(VAR_DIR / "test.sqlite3")},
             # Kept open by the threads that use it (playground/db.py, the recorder).
             "CONN_MAX_AGE": None,
         }
     }
 
-_redis_url = os.environ.get("PLAYGROUND_REDIS_URL", "")
+_redis_url = _env.PLAYGROUND_REDIS_URL
 # With Redis: `pubsub` (RedisPubSubChannelLayer: messages are published, never queued, so none is
 # dropped at a capacity) or `redis` (RedisChannelLayer: per-channel lists). docs/benchmarks.md compares them.
-PLAYGROUND_CHANNEL_LAYER = os.environ.get("PLAYGROUND_CHANNEL_LAYER", "") or "pubsub"
-if PLAYGROUND_CHANNEL_LAYER not in ("redis", "pubsub"):
-    raise ImproperlyConfigured(f"PLAYGROUND_CHANNEL_LAYER is {PLAYGROUND_CHANNEL_LAYER!r}: use redis or pubsub.")
+PLAYGROUND_CHANNEL_LAYER = _env.PLAYGROUND_CHANNEL_LAYER
 if _redis_url and PLAYGROUND_CHANNEL_LAYER == "pubsub":
     CHANNEL_LAYERS = {
         "default": {
@@ -176,8 +216,8 @@ elif _redis_url:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                # DESIGN.md: redis-py's pool stops at 100 connections and its 5 s socket
-                # timeout equals the layer's blocking read unless told otherwise.
+                # Unless told otherwise, redis-py's pool stops at 100 connections and its 5 s
+                # socket timeout equals the layer's blocking read.
                 "hosts": [{"address": _redis_url, "max_connections": 1000, "socket_timeout": None}],
                 "capacity": 10_000,
                 "expiry": 60,
@@ -230,46 +270,48 @@ X_FRAME_OPTIONS = "DENY"
 if not DEBUG:
     # PLAYGROUND_HTTPS: served over HTTPS (directly or behind a TLS proxy). Default: on, unless
     # PLAYGROUND_SECURE_COOKIES=0 says the deployment is plain HTTP (docker/compose.yaml on localhost).
-    PLAYGROUND_HTTPS = _env_bool("PLAYGROUND_HTTPS", _env_bool("PLAYGROUND_SECURE_COOKIES", True))
-    SESSION_COOKIE_SECURE = _env_bool("PLAYGROUND_SECURE_COOKIES", PLAYGROUND_HTTPS)
+    _deploy = _read(_DeployEnv)
+    _https, _cookies = _deploy.PLAYGROUND_HTTPS, _deploy.PLAYGROUND_SECURE_COOKIES
+    PLAYGROUND_HTTPS = _https if _https is not None else _cookies is not False
+    SESSION_COOKIE_SECURE = _cookies if _cookies is not None else PLAYGROUND_HTTPS
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SESSION_COOKIE_HTTPONLY = True
     if PLAYGROUND_HTTPS:
         SECURE_SSL_REDIRECT = True
         # HSTS: browsers refuse plain HTTP to this host for that long; 0 turns it off (start small when trying).
-        SECURE_HSTS_SECONDS = _env_int("PLAYGROUND_HSTS_SECONDS", 31_536_000)
+        SECURE_HSTS_SECONDS = _deploy.PLAYGROUND_HSTS_SECONDS
         SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
         SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
     # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips the client's own): trust it, so
     # requests it forwarded as https count as secure (no redirect loop). Never on without such a proxy.
-    if _env_bool("PLAYGROUND_BEHIND_PROXY", False):
+    if _deploy.PLAYGROUND_BEHIND_PROXY:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Upstreams -------------------------------------------------------------
 # Same names as Yandex's own SDK. Never sent to a browser, a response or a log.
-YC_API_KEY = os.environ.get("YC_API_KEY", "")
-YC_IAM_TOKEN = os.environ.get("YC_IAM_TOKEN", "")
-YC_FOLDER_ID = os.environ.get("YC_FOLDER_ID", "")
-PLAYGROUND_YANDEX_URL = os.environ.get("PLAYGROUND_YANDEX_URL", "wss://ai.api.cloud.yandex.net/v1/realtime")
-PLAYGROUND_YANDEX_MODEL = os.environ.get("PLAYGROUND_YANDEX_MODEL", "speech-realtime-250923")
+YC_API_KEY = _env.YC_API_KEY
+YC_IAM_TOKEN = _env.YC_IAM_TOKEN
+YC_FOLDER_ID = _env.YC_FOLDER_ID
+PLAYGROUND_YANDEX_URL = _env.PLAYGROUND_YANDEX_URL
+PLAYGROUND_YANDEX_MODEL = _env.PLAYGROUND_YANDEX_MODEL
 # An emulator elsewhere (e.g. `manage.py realtime_emulator`); unset: one runs in-process.
-PLAYGROUND_EMULATOR_URL = os.environ.get("PLAYGROUND_EMULATOR_URL", "")
-PLAYGROUND_EMULATOR_PACE = _env_float("PLAYGROUND_EMULATOR_PACE", 0.0)
-PLAYGROUND_EMULATOR_LIFETIME = _env_float("PLAYGROUND_EMULATOR_LIFETIME", 300.0)
-PLAYGROUND_UPSTREAM_STALL_S = _env_float("PLAYGROUND_UPSTREAM_STALL_S", 30.0)  # relay.py _watch_stall
+PLAYGROUND_EMULATOR_URL = _env.PLAYGROUND_EMULATOR_URL
+PLAYGROUND_EMULATOR_PACE = _env.PLAYGROUND_EMULATOR_PACE
+PLAYGROUND_EMULATOR_LIFETIME = _env.PLAYGROUND_EMULATOR_LIFETIME
+PLAYGROUND_UPSTREAM_STALL_S = _env.PLAYGROUND_UPSTREAM_STALL_S  # relay.py _watch_stall
 
-PLAYGROUND_MAX_LIVE_SESSIONS = _env_int("PLAYGROUND_MAX_LIVE_SESSIONS", 10)
+PLAYGROUND_MAX_LIVE_SESSIONS = _env.PLAYGROUND_MAX_LIVE_SESSIONS
 # Bytes a watcher socket may fall behind by before it is closed (4008) and told to resume with ?after.
-PLAYGROUND_WATCHER_QUEUE_BYTES = _env_int("PLAYGROUND_WATCHER_QUEUE_BYTES", 8 * 1024 * 1024)
+PLAYGROUND_WATCHER_QUEUE_BYTES = _env.PLAYGROUND_WATCHER_QUEUE_BYTES
 
 # --- Abuse limits (playground/limits.py, playground/accounts/throttle.py); 0 turns one off -------------
 # Per user, counted in the database (every worker sees the same): sessions opened per minute, live at once.
-PLAYGROUND_SESSIONS_PER_MINUTE = _env_int("PLAYGROUND_SESSIONS_PER_MINUTE", 30)
-PLAYGROUND_LIVE_SESSIONS_PER_USER = _env_int("PLAYGROUND_LIVE_SESSIONS_PER_USER", 5)
+PLAYGROUND_SESSIONS_PER_MINUTE = _env.PLAYGROUND_SESSIONS_PER_MINUTE
+PLAYGROUND_LIVE_SESSIONS_PER_USER = _env.PLAYGROUND_LIVE_SESSIONS_PER_USER
 # Failed sign-ins per username and per client IP within the lock-out window, then refused until it passes.
-PLAYGROUND_LOGIN_FAILURES = _env_int("PLAYGROUND_LOGIN_FAILURES", 5)
-PLAYGROUND_LOGIN_LOCKOUT_MINUTES = _env_int("PLAYGROUND_LOGIN_LOCKOUT_MINUTES", 5)
-PLAYGROUND_SIGNUPS_PER_HOUR = _env_int("PLAYGROUND_SIGNUPS_PER_HOUR", 10)
+PLAYGROUND_LOGIN_FAILURES = _env.PLAYGROUND_LOGIN_FAILURES
+PLAYGROUND_LOGIN_LOCKOUT_MINUTES = _env.PLAYGROUND_LOGIN_LOCKOUT_MINUTES
+PLAYGROUND_SIGNUPS_PER_HOUR = _env.PLAYGROUND_SIGNUPS_PER_HOUR
 # The login and sign-up counters live in Django's cache: per process by default (one worker);
 # with PLAYGROUND_REDIS_URL set, in Redis, shared by every worker and machine.
 if _redis_url:
@@ -283,10 +325,10 @@ if _redis_url:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "playground"}}
 # Recordings (events, audio and all) older than this many days are deleted; 0 keeps them forever.
-PLAYGROUND_RETENTION_DAYS = _env_int("PLAYGROUND_RETENTION_DAYS", 0)
+PLAYGROUND_RETENTION_DAYS = _env.PLAYGROUND_RETENTION_DAYS
 # Live frames and the events list can shorten base64 audio to this many characters
 # when a client asks for it (?trim=1); the recording always keeps it whole.
-PLAYGROUND_TRIM_BASE64_TO = _env_int("PLAYGROUND_TRIM_BASE64_TO", 64)
+PLAYGROUND_TRIM_BASE64_TO = _env.PLAYGROUND_TRIM_BASE64_TO
 
 # The console's cost estimate. Placeholders, not Yandex's tariff: set PLAYGROUND_PRICES to a JSON
 # object with any of these keys to match your contract.
@@ -297,9 +339,9 @@ PLAYGROUND_PRICES: dict[str, object] = {
     "audioInputPerSecond": 0.02,
     "audioOutputPerSecond": 0.04,
 }
-if os.environ.get("PLAYGROUND_PRICES"):
+if _env.PLAYGROUND_PRICES:
     try:
-        _prices = json.loads(os.environ["PLAYGROUND_PRICES"])
+        _prices = json.loads(_env.PLAYGROUND_PRICES)
     except ValueError as exc:
         raise ImproperlyConfigured(f"PLAYGROUND_PRICES must be a JSON object: {exc}") from None
     if not isinstance(_prices, dict) or set(_prices) - set(PLAYGROUND_PRICES):

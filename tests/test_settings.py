@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -161,3 +163,152 @@ def test_production_over_plain_http_says_so_and_local_debug_stays_plain(tmp_path
     show += "print(s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, s.SESSION_COOKIE_SECURE, s.SECURE_PROXY_SSL_HEADER)"
     res = run(["-c", show], {}, tmp_path)
     assert res.stdout.split() == ["False", "0", "False", "None"], res.stdout + res.stderr
+
+
+SHOW_SETTINGS = """
+import json, django
+django.setup()
+from django.conf import settings
+print(json.dumps({name: getattr(settings, name, None) for name in NAMES}, default=str))
+"""
+
+
+def settings_under(env: dict[str, str], tmp_path: Path, names: list[str]) -> dict[str, Any]:
+    res = run(["-c", SHOW_SETTINGS.replace("NAMES", repr(names))], env, tmp_path)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout.splitlines()[-1])
+
+
+# README.md's configuration table, default column (CSRF_TRUSTED_ORIGINS and TRIM_BASE64_TO: settings.py's).
+DOCUMENTED_DEFAULTS: dict[str, Any] = {
+    "DEBUG": True,
+    "ALLOWED_HOSTS": ["127.0.0.1", "localhost", "[::1]", "testserver"],
+    "CSRF_TRUSTED_ORIGINS": [],
+    "PLAYGROUND_CHANNEL_LAYER": "pubsub",
+    "YC_API_KEY": "",
+    "YC_IAM_TOKEN": "",
+    "YC_FOLDER_ID": "",
+    "PLAYGROUND_YANDEX_URL": "wss://ai.api.cloud.yandex.net/v1/realtime",
+    "PLAYGROUND_YANDEX_MODEL": "speech-realtime-250923",
+    "PLAYGROUND_EMULATOR_URL": "",
+    "PLAYGROUND_EMULATOR_PACE": 0.0,
+    "PLAYGROUND_EMULATOR_LIFETIME": 300.0,
+    "PLAYGROUND_UPSTREAM_STALL_S": 30.0,
+    "PLAYGROUND_MAX_LIVE_SESSIONS": 10,
+    "PLAYGROUND_WATCHER_QUEUE_BYTES": 8 * 1024 * 1024,
+    "PLAYGROUND_SESSIONS_PER_MINUTE": 30,
+    "PLAYGROUND_LIVE_SESSIONS_PER_USER": 5,
+    "PLAYGROUND_LOGIN_FAILURES": 5,
+    "PLAYGROUND_LOGIN_LOCKOUT_MINUTES": 5,
+    "PLAYGROUND_SIGNUPS_PER_HOUR": 10,
+    "PLAYGROUND_RETENTION_DAYS": 0,
+    "PLAYGROUND_TRIM_BASE64_TO": 64,
+    "PLAYGROUND_PRICES": {
+        "currency": "₽",
+        "textInputPer1kTokens": 0.2,
+        "textOutputPer1kTokens": 0.4,
+        "audioInputPerSecond": 0.02,
+        "audioOutputPerSecond": 0.04,
+    },
+}
+
+
+def test_unset_and_empty_variables_mean_the_documented_defaults(tmp_path: Path) -> None:
+    # Set but empty, as docker/compose.yaml's `YC_API_KEY: ${YC_API_KEY:-}` leaves one, is the same as unset.
+    names = [*DOCUMENTED_DEFAULTS, "PLAYGROUND_DEBUG", "PLAYGROUND_ALLOWED_HOSTS", "PLAYGROUND_CSRF_TRUSTED_ORIGINS"]
+    names += ["PLAYGROUND_SECRET_KEY", "PLAYGROUND_DATABASE_URL", "PLAYGROUND_REDIS_URL", "PLAYGROUND_TEST_DB"]
+    empty = {name: "" for name in names if name.startswith(("PLAYGROUND_", "YC_"))}
+    for env in ({}, empty):
+        got = settings_under(env, tmp_path, [*DOCUMENTED_DEFAULTS, "DATABASES", "VAR_DIR"])
+        assert got.pop("VAR_DIR") == str(tmp_path)
+        assert got.pop("DATABASES")["default"]["TEST"]["NAME"] == str(tmp_path / "test.sqlite3")
+        assert got == DOCUMENTED_DEFAULTS, env
+
+
+def test_every_variable_reaches_its_setting(tmp_path: Path) -> None:
+    env = {
+        "PLAYGROUND_DEBUG": "ON",
+        "PLAYGROUND_SECRET_KEY": "s" * 50,
+        "PLAYGROUND_ALLOWED_HOSTS": " a.example, b.example ,",
+        "PLAYGROUND_CSRF_TRUSTED_ORIGINS": "https://a.example,https://b.example",
+        "PLAYGROUND_TEST_DB": str(tmp_path / "mine.sqlite3"),
+        "YC_API_KEY": "key",
+        "YC_IAM_TOKEN": "token",
+        "YC_FOLDER_ID": "b1g",
+        "PLAYGROUND_YANDEX_URL": "ws://127.0.0.1:9/v1/realtime",
+        "PLAYGROUND_YANDEX_MODEL": "gpt://b1g/other",
+        "PLAYGROUND_EMULATOR_URL": "ws://127.0.0.1:8765",
+        "PLAYGROUND_EMULATOR_PACE": "2.5",
+        "PLAYGROUND_EMULATOR_LIFETIME": " 60 ",
+        "PLAYGROUND_UPSTREAM_STALL_S": "1e1",
+        "PLAYGROUND_MAX_LIVE_SESSIONS": "3",
+        "PLAYGROUND_WATCHER_QUEUE_BYTES": "1_024",
+        "PLAYGROUND_SESSIONS_PER_MINUTE": "0",
+        "PLAYGROUND_LIVE_SESSIONS_PER_USER": "1",
+        "PLAYGROUND_LOGIN_FAILURES": "7",
+        "PLAYGROUND_LOGIN_LOCKOUT_MINUTES": "15",
+        "PLAYGROUND_SIGNUPS_PER_HOUR": "20",
+        "PLAYGROUND_RETENTION_DAYS": "30",
+        "PLAYGROUND_TRIM_BASE64_TO": "-1",
+        "PLAYGROUND_PRICES": '{"currency": "$", "audioInputPerSecond": 0.5}',
+    }
+    got = settings_under(env, tmp_path, [*DOCUMENTED_DEFAULTS, "SECRET_KEY", "DATABASES"])
+    assert got.pop("DATABASES")["default"]["TEST"]["NAME"] == env["PLAYGROUND_TEST_DB"]
+    assert got == {
+        **{name: env[name] for name in DOCUMENTED_DEFAULTS if name in env},
+        "DEBUG": True,
+        "SECRET_KEY": "s" * 50,
+        "ALLOWED_HOSTS": ["a.example", "b.example"],
+        "CSRF_TRUSTED_ORIGINS": ["https://a.example", "https://b.example"],
+        "PLAYGROUND_CHANNEL_LAYER": "pubsub",
+        "PLAYGROUND_EMULATOR_PACE": 2.5,
+        "PLAYGROUND_EMULATOR_LIFETIME": 60.0,
+        "PLAYGROUND_UPSTREAM_STALL_S": 10.0,
+        "PLAYGROUND_MAX_LIVE_SESSIONS": 3,
+        "PLAYGROUND_WATCHER_QUEUE_BYTES": 1024,
+        "PLAYGROUND_SESSIONS_PER_MINUTE": 0,
+        "PLAYGROUND_LIVE_SESSIONS_PER_USER": 1,
+        "PLAYGROUND_LOGIN_FAILURES": 7,
+        "PLAYGROUND_LOGIN_LOCKOUT_MINUTES": 15,
+        "PLAYGROUND_SIGNUPS_PER_HOUR": 20,
+        "PLAYGROUND_RETENTION_DAYS": 30,
+        "PLAYGROUND_TRIM_BASE64_TO": -1,
+        "PLAYGROUND_PRICES": {**DOCUMENTED_DEFAULTS["PLAYGROUND_PRICES"], "currency": "$", "audioInputPerSecond": 0.5},
+    }
+
+
+DEPLOY = ["PLAYGROUND_HTTPS", "SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"]
+DEPLOY += ["SECURE_HSTS_SECONDS", "SECURE_HSTS_PRELOAD", "SECURE_PROXY_SSL_HEADER"]
+
+
+def test_https_and_secure_cookies_follow_each_other_unless_both_are_set(tmp_path: Path) -> None:
+    production = {**PRODUCTION, "PLAYGROUND_DEBUG": "Off", "PLAYGROUND_BEHIND_PROXY": "no"}
+    got = settings_under(production, tmp_path, DEPLOY)
+    assert list(got.values()) == [True, True, True, True, 31_536_000, True, None]
+    got = settings_under({**production, "PLAYGROUND_HTTPS": "FALSE", "PLAYGROUND_HSTS_SECONDS": "60"}, tmp_path, DEPLOY)
+    assert list(got.values()) == [False, False, False, False, 0, False, None]
+    env = {**production, "PLAYGROUND_HTTPS": "yes", "PLAYGROUND_SECURE_COOKIES": "off", "PLAYGROUND_HSTS_SECONDS": "0"}
+    got = settings_under({**env, "PLAYGROUND_BEHIND_PROXY": "true"}, tmp_path, DEPLOY)
+    assert list(got.values()) == [True, True, False, False, 0, False, ["HTTP_X_FORWARDED_PROTO", "https"]]
+
+
+def test_every_bad_value_is_named_at_once(tmp_path: Path) -> None:
+    bad = {
+        "PLAYGROUND_EMULATOR_PACE": "fast",
+        "PLAYGROUND_TRIM_BASE64_TO": "10.5",
+        "PLAYGROUND_CHANNEL_LAYER": "Redis",
+    }
+    res = start(bad, tmp_path)
+    assert res.returncode != 0
+    assert "PLAYGROUND_EMULATOR_PACE must be a number, not 'fast'" in res.stderr
+    assert "PLAYGROUND_TRIM_BASE64_TO must be a whole number, not '10.5'" in res.stderr
+    assert "PLAYGROUND_CHANNEL_LAYER is 'Redis': use redis or pubsub." in res.stderr
+    # The deployment switches are read, and checked, with debug off only, where they apply.
+    deploy_bad = {"PLAYGROUND_HTTPS": "maybe", "PLAYGROUND_HSTS_SECONDS": "1y", "PLAYGROUND_BEHIND_PROXY": "2"}
+    res = start(deploy_bad, tmp_path)
+    assert res.returncode == 0, res.stderr
+    res = start({**PRODUCTION, **deploy_bad}, tmp_path)
+    assert res.returncode != 0
+    assert "PLAYGROUND_HTTPS must be true or false, not 'maybe'" in res.stderr
+    assert "PLAYGROUND_HSTS_SECONDS must be a whole number, not '1y'" in res.stderr
+    assert "PLAYGROUND_BEHIND_PROXY must be true or false, not '2'" in res.stderr
