@@ -294,7 +294,7 @@ YC_IAM_TOKEN = _env.YC_IAM_TOKEN
 YC_FOLDER_ID = _env.YC_FOLDER_ID
 PLAYGROUND_YANDEX_URL = _env.PLAYGROUND_YANDEX_URL
 PLAYGROUND_YANDEX_MODEL = _env.PLAYGROUND_YANDEX_MODEL
-# An emulator elsewhere (e.g. `manage.py realtime_emulator`); unset: one runs in-process.
+# An emulator elsewhere (e.g. `make emulator`, `python -m emulator`); unset: one runs in-process.
 PLAYGROUND_EMULATOR_URL = _env.PLAYGROUND_EMULATOR_URL
 PLAYGROUND_EMULATOR_PACE = _env.PLAYGROUND_EMULATOR_PACE
 PLAYGROUND_EMULATOR_LIFETIME = _env.PLAYGROUND_EMULATOR_LIFETIME
