@@ -20,6 +20,7 @@ import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from channels.exceptions import StopConsumer
@@ -83,6 +84,17 @@ async def _serve_sources(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A client message not sent on, and why: each endpoint says it its own way (RelaySocketConsumer.refuse)."""
+
+    message: str
+    code: str  # OpenAI's error code
+    field: str | None = None
+    status: int | None = None  # the HTTP status the REST API would answer
+    event_id: str | None = None  # the refused client event's own id, if it had one
 
 
 async def _as_is(text: str) -> list[str]:
@@ -221,37 +233,38 @@ class RelaySocketConsumer(AsyncWebsocketConsumer):
     # --- from the client ----------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        refusal = await self._to_relay(text_data)
+        if refusal is not None:
+            await self.refuse(refusal)
+
+    async def _to_relay(self, text_data: str | None) -> Refusal | None:
+        """Send one client event on to the session's relay, or say why not."""
         if text_data is None:
-            await self.refuse("Send client events as JSON text messages, not binary.", code="invalid_json")
-            return
+            return Refusal("Send client events as JSON text messages, not binary.", code="invalid_json")
         try:
             data = json.loads(text_data)
         except ValueError as exc:
-            await self.refuse(f"The message is not JSON: {exc}.", code="invalid_json", field="body")
-            return
+            return Refusal(f"The message is not JSON: {exc}.", code="invalid_json", field="body")
         event_id = data.get("event_id") if isinstance(data, dict) else None
         if not isinstance(event_id, str):
             event_id = None
         try:
             event = parse_client_event(data)
         except ClientEventError as exc:
-            await self.refuse(
-                exc.message, code=client_error_code(exc), field=exc.field, status=exc.status, event_id=event_id
-            )
-            return
+            code = client_error_code(exc)
+            return Refusal(exc.message, code=code, field=exc.field, status=exc.status, event_id=event_id)
         if not self.may_change:
             message = "You may watch this session but not send it events."
-            await self.refuse(message, code="forbidden", status=403, event_id=event_id)
-            return
+            return Refusal(message, code="forbidden", status=403, event_id=event_id)
         live = self.following and self.state == SessionState.LIVE
         if not live or self.session is None or not self.session.relay_channel:
             message = f"The session is {self.state}, not live."
-            await self.refuse(message, code="session_not_live", status=409, event_id=event_id)
-            return
+            return Refusal(message, code="session_not_live", status=409, event_id=event_id)
         text = compact_json(event_to_wire(event))
         await self.channel_layer.send(
             self.session.relay_channel, messages.client_event(text=text, reply_channel=self.channel_name)
         )
+        return None
 
     # --- what each endpoint says its own way ----------------------------------------------
 
@@ -259,15 +272,7 @@ class RelaySocketConsumer(AsyncWebsocketConsumer):
         """Send one message of frames (a JSON array, in seq order) to the client."""
         raise NotImplementedError
 
-    async def refuse(
-        self,
-        message: str,
-        *,
-        code: str,
-        field: str | None = None,
-        status: int | None = None,
-        event_id: str | None = None,
-    ) -> None:
+    async def refuse(self, refusal: Refusal) -> None:
         """Tell the client its message was not sent on, and why; the socket stays open."""
         raise NotImplementedError
 

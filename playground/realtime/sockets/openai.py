@@ -42,7 +42,7 @@ from ..events import compact_json
 from ..models import SessionState
 from ..runtime import messages
 from ..runtime.follow import GapNotRecorded
-from .base import RelaySocketConsumer
+from .base import Refusal, RelaySocketConsumer
 from .session import CLOSE_UNAUTHENTICATED
 
 log = logging.getLogger(__name__)
@@ -161,16 +161,9 @@ class OpenAICompatConsumer(RelaySocketConsumer):
                     return
             # "client": the echo of what was sent (by this client, or canned answers): not sent back.
 
-    async def refuse(
-        self,
-        message: str,
-        *,
-        code: str,
-        field: str | None = None,
-        status: int | None = None,
-        event_id: str | None = None,
-    ) -> None:
-        await self.send(text_data=error_event(message, code=code, param=field, event_id=event_id))
+    async def refuse(self, refusal: Refusal) -> None:
+        text = error_event(refusal.message, code=refusal.code, param=refusal.field, event_id=refusal.event_id)
+        await self.send(text_data=text)
 
     async def gap(self, exc: GapNotRecorded) -> None:
         message = f"Some events were lost on the way ({exc})."

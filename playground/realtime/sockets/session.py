@@ -21,7 +21,7 @@ from .. import selectors
 from ..models import RealtimeSession, SessionState
 from ..runtime import messages
 from ..runtime.follow import GapNotRecorded
-from .base import RelaySocketConsumer
+from .base import Refusal, RelaySocketConsumer
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
@@ -73,17 +73,9 @@ class SessionConsumer(RelaySocketConsumer):
             await self._note_relay()
         await self.send(text_data=text)
 
-    async def refuse(
-        self,
-        message: str,
-        *,
-        code: str,
-        field: str | None = None,
-        status: int | None = None,
-        event_id: str | None = None,
-    ) -> None:
-        extra = {k: v for k, v in (("field", field), ("status", status)) if v is not None}
-        await self.send(text_data=local_notice("rejected", message, **extra))
+    async def refuse(self, refusal: Refusal) -> None:
+        extra = {k: v for k, v in (("field", refusal.field), ("status", refusal.status)) if v is not None}
+        await self.send(text_data=local_notice("rejected", refusal.message, **extra))
 
     async def gap(self, exc: GapNotRecorded) -> None:
         message = f"Some events are not recorded yet ({exc}); reconnect with ?after."
