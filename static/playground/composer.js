@@ -1,10 +1,11 @@
 // "Send anything": pick one of the eleven client event types, edit its JSON (prefilled with a
 // valid template), and send it over the socket. The JSON is checked before it goes; what the
 // server refuses anyway comes back as a `rejected` notice and is shown right here.
-"use strict";
-window.PG = window.PG || {};
-PG.createComposer = function createComposer({ types, send, context }) {
-  const { h } = PG.util;
+
+import { h, submitOnCtrlEnter } from "./dom.js";
+import { check as checkEvent, template } from "./templates.js";
+
+export function createComposer({ types, send, context }) {
   const form = document.getElementById("composer");
   const select = document.getElementById("composer-type");
   const area = document.getElementById("composer-json");
@@ -23,14 +24,14 @@ PG.createComposer = function createComposer({ types, send, context }) {
   }
 
   function check() {
-    const result = PG.templates.check(area.value);
+    const result = checkEvent(area.value);
     showErrors(result.errors);
     sendButton.disabled = result.errors.length > 0;
     return result;
   }
 
   function loadTemplate() {
-    area.value = JSON.stringify(PG.templates.template(select.value, context()), null, 2);
+    area.value = JSON.stringify(template(select.value, context()), null, 2);
     status.textContent = "";
     check();
   }
@@ -41,12 +42,7 @@ PG.createComposer = function createComposer({ types, send, context }) {
     clearTimeout(timer);
     timer = setTimeout(check, 120);
   });
-  area.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
-      e.preventDefault();
-      form.requestSubmit();
-    }
-  });
+  submitOnCtrlEnter(area, form);
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     clearTimeout(timer);
@@ -72,4 +68,4 @@ PG.createComposer = function createComposer({ types, send, context }) {
     },
     select: loadTemplate,
   };
-};
+}

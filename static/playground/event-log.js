@@ -4,10 +4,12 @@
 // share a row with a count ("response.output_text.delta ×37"); merging runs over the frames
 // shown, so hiding audio deltas lets the transcript deltas between them merge. With a type or a
 // search chosen, nothing merges: each match is one row.
-"use strict";
-window.PG = window.PG || {};
-PG.createEventLog = function createEventLog({ store }) {
-  const { h, fmtInt, b64Bytes, trimBlobs, copyText } = PG.util;
+
+import { b64Bytes, trimBlobs } from "./base64.js";
+import { copyText, h } from "./dom.js";
+import { fmtInt } from "./format.js";
+
+export function createEventLog({ store }) {
   const ROW_H = 24; // px; must match --log-row-h in console.css
   const DETAIL_H = 300; // px of the one expanded row's JSON
   const OVERSCAN = 12; // rows rendered beyond each edge of the view
@@ -436,4 +438,4 @@ PG.createEventLog = function createEventLog({ store }) {
       return list.children.length;
     },
   };
-};
+}

@@ -1,17 +1,18 @@
 // Figures per response: time to the first delta and to the first audio, the whole duration (from
 // our response.create to response.done, both timed by the relay's clock), tokens from
 // response.done's usage, an estimated cost, and a small inline SVG chart of the latencies.
-"use strict";
-window.PG = window.PG || {};
+//
+// `prices`: ESTIMATES ONLY, placeholder prices, not Yandex's price list (which changes, and differs
+// by contract). Yandex bills realtime speech per second of input and output audio plus text tokens;
+// they come from Django's settings (PLAYGROUND_PRICES) in the page's json_script data: put your own
+// numbers there to get a useful estimate.
 
-// ESTIMATES ONLY: placeholder prices, not Yandex's price list (which changes, and differs by
-// contract). Yandex bills realtime speech per second of input and output audio plus text tokens;
-// put your own numbers here to get a useful estimate.
-// From Django's settings (PLAYGROUND_PRICES), passed in the page's json_script data.
-PG.PRICES = Object.freeze(JSON.parse(document.getElementById("page-data").textContent).prices);
+import { b64Bytes } from "./base64.js";
+import { h, svg } from "./dom.js";
+import { fmtInt, fmtMs } from "./format.js";
 
-PG.createFigures = function createFigures({ store, sessionRate }) {
-  const { h, fmtInt, fmtMs, b64Bytes } = PG.util;
+export function createFigures({ store, sessionRate, prices }) {
+  const PRICES = Object.freeze(prices);
   const table = document.getElementById("figures-body");
   const chart = document.getElementById("figures-chart");
   const totals = document.getElementById("figures-totals");
@@ -38,7 +39,7 @@ PG.createFigures = function createFigures({ store, sessionRate }) {
     const outDetails = u.output_token_details || {};
     const textIn = inDetails.text_tokens !== undefined ? inDetails.text_tokens : u.input_tokens || 0;
     const textOut = outDetails.text_tokens !== undefined ? outDetails.text_tokens : u.output_tokens || 0;
-    const p = PG.PRICES;
+    const p = PRICES;
     return (
       (textIn / 1000) * p.textInputPer1kTokens +
       (textOut / 1000) * p.textOutputPer1kTokens +
@@ -48,7 +49,7 @@ PG.createFigures = function createFigures({ store, sessionRate }) {
   }
 
   function fmtCost(value) {
-    return value === null ? "–" : `≈${value.toFixed(value < 0.01 ? 4 : 2)} ${PG.PRICES.currency}`;
+    return value === null ? "–" : `≈${value.toFixed(value < 0.01 ? 4 : 2)} ${PRICES.currency}`;
   }
 
   function onFrame(frame) {
@@ -143,24 +144,15 @@ PG.createFigures = function createFigures({ store, sessionRate }) {
 
   // Bars per response (the last 40): the whole duration, with the wait for the first delta darker.
   function drawChart() {
-    const NS = "http://www.w3.org/2000/svg";
     const shown = responses.filter((r) => r.done !== null || r.firstDelta !== null).slice(-40);
     const W = 400;
     const H = 64;
     const PAD = 12;
-    const svg = document.createElementNS(NS, "svg");
-    svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
-    svg.setAttribute("role", "img");
-    const el = (tag, attrs, text) => {
-      const node = document.createElementNS(NS, tag);
-      for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-      if (text !== undefined) node.textContent = text;
-      return node;
-    };
+    const picture = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img" });
     if (!shown.length) {
-      svg.setAttribute("aria-label", "No response latencies yet");
-      svg.append(el("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "chart-empty" }, "Latencies appear here"));
-      chart.replaceChildren(svg);
+      picture.setAttribute("aria-label", "No response latencies yet");
+      picture.append(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "chart-empty" }, "Latencies appear here"));
+      chart.replaceChildren(picture);
       return;
     }
     const values = shown.map((r) => ({
@@ -172,26 +164,26 @@ PG.createFigures = function createFigures({ store, sessionRate }) {
     const slot = (W - PAD) / Math.max(12, shown.length); // a few responses still get readable bars
     const bar = Math.max(2, slot * 0.7);
     const y = (ms) => H - PAD - ((H - 2 * PAD) * ms) / max;
-    svg.setAttribute("aria-label", `Latency of the last ${shown.length} responses; the longest took ${fmtInt(max)} ms`);
-    svg.append(el("line", { x1: PAD, x2: W, y1: H - PAD, y2: H - PAD, class: "chart-axis" }));
-    svg.append(el("text", { x: PAD, y: 10, class: "chart-label" }, `${fmtInt(max)} ms`));
+    picture.setAttribute("aria-label", `Latency of the last ${shown.length} responses; the longest took ${fmtInt(max)} ms`);
+    picture.append(svg("line", { x1: PAD, x2: W, y1: H - PAD, y2: H - PAD, class: "chart-axis" }));
+    picture.append(svg("text", { x: PAD, y: 10, class: "chart-label" }, `${fmtInt(max)} ms`));
     // Legend: the two shades, top right.
-    svg.append(el("rect", { x: W - 150, y: 3, width: 8, height: 8, class: "bar-first" }));
-    svg.append(el("text", { x: W - 138, y: 10, class: "chart-label" }, "first delta"));
-    svg.append(el("rect", { x: W - 70, y: 3, width: 8, height: 8, class: "bar-total" }));
-    svg.append(el("text", { x: W - 58, y: 10, class: "chart-label" }, "done"));
+    picture.append(svg("rect", { x: W - 150, y: 3, width: 8, height: 8, class: "bar-first" }));
+    picture.append(svg("text", { x: W - 138, y: 10, class: "chart-label" }, "first delta"));
+    picture.append(svg("rect", { x: W - 70, y: 3, width: 8, height: 8, class: "bar-total" }));
+    picture.append(svg("text", { x: W - 58, y: 10, class: "chart-label" }, "done"));
     values.forEach((v, i) => {
       const x = PAD + i * slot;
-      const g = el("g", {});
-      g.append(el("title", {}, `${v.r.id}: first delta ${fmtInt(v.first)} ms, done ${fmtInt(v.total)} ms`));
-      g.append(el("rect", { x, y: y(v.total), width: bar, height: H - PAD - y(v.total), class: "bar-total" }));
-      g.append(el("rect", { x, y: y(v.first), width: bar, height: H - PAD - y(v.first), class: "bar-first" }));
-      svg.append(g);
+      const g = svg("g", {});
+      g.append(svg("title", {}, `${v.r.id}: first delta ${fmtInt(v.first)} ms, done ${fmtInt(v.total)} ms`));
+      g.append(svg("rect", { x, y: y(v.total), width: bar, height: H - PAD - y(v.total), class: "bar-total" }));
+      g.append(svg("rect", { x, y: y(v.first), width: bar, height: H - PAD - y(v.first), class: "bar-first" }));
+      picture.append(g);
     });
-    chart.replaceChildren(svg);
+    chart.replaceChildren(picture);
   }
 
   store.subscribe(onFrame);
   render();
   return { responses };
-};
+}

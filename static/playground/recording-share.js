@@ -1,18 +1,20 @@
 // The replay page's Share box and Re-run button (only on a recording of mine or my team's; a shared
 // link's view has neither). Who sees it: private or one of my teams (its owner decides); a share
 // link anyone can replay, created and revoked by whoever may change the recording.
-"use strict";
-(function () {
-  const page = JSON.parse(document.getElementById("page-data").textContent);
+
+import { callUrl, errorWords } from "./api.js";
+import { copyText } from "./dom.js";
+
+export function setupRecordingShare(page) {
   if (!page.sessionApiUrl) return;
   const $ = (id) => document.getElementById(id);
 
-  // Whole URLs (api.js); the error's words name the field when the API did.
+  // Whole URLs from page_data; the error's words name the field when the API did.
   async function call(method, url, body) {
     try {
-      return await window.playgroundApi.callUrl(method, url, body);
+      return await callUrl(method, url, body);
     } catch (err) {
-      if (err.field && !err.message.startsWith(err.field)) err.message = `${err.field}: ${err.message}`;
+      err.message = errorWords(err);
       throw err;
     }
   }
@@ -74,12 +76,8 @@
     }
   });
   $("share-copy").addEventListener("click", async () => {
-    try {
-      await navigator.clipboard.writeText($("share-link").value);
-      status("Copied.");
-    } catch {
-      $("share-link").select();
-    }
+    if (await copyText($("share-link").value)) status("Copied.");
+    else $("share-link").select();
   });
   $("rerun").addEventListener("click", async (e) => {
     e.target.disabled = true;
@@ -95,4 +93,4 @@
     }
   });
   load().catch((err) => status(`Could not load the sharing settings: ${err.message}`, "error"));
-})();
+}

@@ -2,10 +2,11 @@
 // panel's) and, if wanted, the conversation's text messages so far, saved as a new preset
 // (POST /api/presets) or, for a session started from a preset, as a new version of it (PUT).
 // The header says which preset the session came from (page.preset = {id, name, version} or null).
-"use strict";
-window.PG = window.PG || {};
-PG.createSavePreset = function createSavePreset({ page, panel, transcript, showBanner }) {
-  const { h } = PG.util;
+
+import { call, errorWords } from "./api.js";
+import { h } from "./dom.js";
+
+export function createSavePreset({ page, panel, transcript, showBanner }) {
   const origin = page.preset || null;
   const button = document.getElementById("save-as-preset");
   if (!button) return null;
@@ -98,7 +99,7 @@ PG.createSavePreset = function createSavePreset({ page, panel, transcript, showB
   async function checkOrigin() {
     if (!saveOrigin || originChecked) return;
     try {
-      const d = await playgroundApi.call("GET", `/presets/${origin.id}`);
+      const d = await call("GET", `/presets/${origin.id}`);
       originChecked = true;
       const may = d.can_change === undefined ? !d.builtin : Boolean(d.can_change);
       saveOrigin.hidden = !may || Boolean(d.deleted_at);
@@ -129,9 +130,7 @@ PG.createSavePreset = function createSavePreset({ page, panel, transcript, showB
       f.name.removeAttribute("aria-invalid");
       return;
     }
-    const field = err.field ? `${err.field}: ` : "";
-    const words = err.field && err.message.startsWith(err.field) ? err.message : field + err.message;
-    errorBox.textContent = `Not saved — ${words}`;
+    errorBox.textContent = `Not saved — ${errorWords(err)}`;
     errorBox.hidden = false;
     if (err.field === "name") f.name.setAttribute("aria-invalid", "true");
   }
@@ -171,7 +170,7 @@ PG.createSavePreset = function createSavePreset({ page, panel, transcript, showB
     setError(null);
     busy(true);
     try {
-      const preset = await playgroundApi.call("POST", "/presets", {
+      const preset = await call("POST", "/presets", {
         name,
         description: f.description.value,
         tags: f.tags.value.split(",").map((t) => t.trim()).filter(Boolean),
@@ -192,10 +191,10 @@ PG.createSavePreset = function createSavePreset({ page, panel, transcript, showB
       try {
         // Keep what the console does not edit (response overrides, canned tool outputs), and the
         // preset's opening conversation unless this session's is included.
-        const current = await playgroundApi.call("GET", `/presets/${origin.id}`);
+        const current = await call("GET", `/presets/${origin.id}`);
         const content = Object.assign({}, current.content, { session: sessionConfig() });
         if (f.include.checked) content.conversation = conversation();
-        const saved = await playgroundApi.call("PUT", `/presets/${origin.id}`, { content });
+        const saved = await call("PUT", `/presets/${origin.id}`, { content });
         origin.version = saved.version;
         showOrigin();
         showDone(`Saved as version ${saved.version} of`, presetUrl(saved.id), saved.name);
@@ -213,4 +212,4 @@ PG.createSavePreset = function createSavePreset({ page, panel, transcript, showB
     open: () => button.click(),
     notify: showBanner,
   };
-};
+}

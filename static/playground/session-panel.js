@@ -2,9 +2,15 @@
 // described it (session.created / session.updated), unless the user is editing; "Apply" sends
 // the whole form as one session.update over the socket, mid-session. Tools are JSON, checked as
 // typed: the problem and where it is are shown inline, and Apply stays disabled until it is fixed.
-"use strict";
-window.PG = window.PG || {};
-PG.createSessionPanel = function createSessionPanel({ store, page, send, onApplied }) {
+
+import { parseError } from "./templates.js";
+
+// An event_id of our own, to know which session.updated (or error) answers our Apply.
+function randomId(prefix) {
+  return prefix + Math.random().toString(36).slice(2, 10) + Date.now().toString(36).slice(-4);
+}
+
+export function createSessionPanel({ store, page, send, onApplied }) {
   const form = document.getElementById("session-form");
   const f = form.elements;
   const applyButton = document.getElementById("apply-session");
@@ -69,7 +75,7 @@ PG.createSessionPanel = function createSessionPanel({ store, page, send, onAppli
     try {
       tools = JSON.parse(text.trim() === "" ? "[]" : text);
     } catch (err) {
-      return { error: "tools: " + PG.templates.parseError(text, err) };
+      return { error: "tools: " + parseError(text, err) };
     }
     if (!Array.isArray(tools)) return { error: 'tools: must be a JSON array, e.g. [] or [{"type": "function", "name": …}].' };
     for (let i = 0; i < tools.length; i++) {
@@ -210,7 +216,7 @@ PG.createSessionPanel = function createSessionPanel({ store, page, send, onAppli
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     if (!validate()) return;
-    pendingApply = PG.util.randomId("evt_panel_");
+    pendingApply = randomId("evt_panel_");
     const how = send({ type: "session.update", event_id: pendingApply, session: build() }, "panel");
     setStatus(how === "queued" ? "Queued until the socket is back…" : "Sent, waiting for session.updated…", "muted");
   });
@@ -262,4 +268,4 @@ PG.createSessionPanel = function createSessionPanel({ store, page, send, onAppli
     },
     validate,
   };
-};
+}

@@ -2,9 +2,8 @@
 // dropped connection costs nothing: the server sends exactly what was missed, then the live
 // stream. Retries back off from 0.5 s to 5 s. Client events sent while it is down wait in a
 // small queue and go out, in order, once it is open again.
-"use strict";
-window.PG = window.PG || {};
-PG.createSocket = function createSocket({ sessionId, store, onState, onBatch }) {
+
+export function createSocket({ sessionId, store, onState, onBatch }) {
   const MIN_DELAY = 500;
   const MAX_DELAY = 5000;
   // Close codes the server uses for refusals that a retry cannot fix (consumers.py).
@@ -119,4 +118,4 @@ PG.createSocket = function createSocket({ sessionId, store, onState, onBatch }) 
   }
 
   return api;
-};
+}

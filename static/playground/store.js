@@ -1,9 +1,10 @@
 // Every frame of the session, in memory, exactly once. The seq the server gives is the truth:
 // a frame at or below the last seq seen is a repeat (a resumed socket) and is dropped; a frame
 // past the next expected seq means something was lost, and the socket resumes from the last seq.
-"use strict";
-window.PG = window.PG || {};
-PG.createStore = function createStore() {
+
+import { b64Bytes } from "./base64.js";
+
+export function createStore() {
   const frames = []; // numbered frames, seq 1..N in order
   const listeners = [];
   const store = {
@@ -57,7 +58,7 @@ PG.createStore = function createStore() {
     const e = frame.event;
     if (frame.direction !== "client" || !e || e.type !== "input_audio_buffer.append") return;
     if (typeof e.audio !== "string" || e.audio.length <= 64) return;
-    frame.audioBytes = PG.util.b64Bytes(e.audio);
+    frame.audioBytes = b64Bytes(e.audio);
     frame.event = Object.assign({}, e, { audio: e.audio.slice(0, 64) });
   }
 
@@ -72,4 +73,4 @@ PG.createStore = function createStore() {
     }
   }
   return store;
-};
+}

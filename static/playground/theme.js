@@ -1,6 +1,7 @@
 // Light/dark theme: follows the system (prefers-color-scheme) until the header's toggle is used;
 // the choice is kept in localStorage. Loaded in <head>, not deferred, so the page never flashes
-// the wrong theme before the first paint.
+// the wrong theme before the first paint: that is why it is the one classic script, not a module
+// (modules always run after the document is parsed). It defines no globals.
 "use strict";
 (function () {
   const KEY = "playground.theme";

@@ -1,10 +1,10 @@
 // The transcript: user and assistant turns as the server tells them. Items are keyed by item_id,
 // so text deltas (typed or spoken) stream into their own turn in place, function calls show their
 // name and arguments with a form to answer them, and truncated, deleted or cancelled turns say so.
-"use strict";
-window.PG = window.PG || {};
-PG.createTranscript = function createTranscript({ store, send }) {
-  const { h } = PG.util;
+
+import { h, submitOnCtrlEnter } from "./dom.js";
+
+export function createTranscript({ store, send }) {
   const box = document.getElementById("transcript");
   const empty = document.getElementById("transcript-empty");
   const items = new Map(); // item_id → {el, body, kind, role, text, call}
@@ -95,12 +95,7 @@ PG.createTranscript = function createTranscript({ store, send }) {
       e.preventDefault();
       answer(entry, output.value);
     });
-    output.addEventListener("keydown", (e) => {
-      if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
-        e.preventDefault();
-        form.requestSubmit();
-      }
-    });
+    submitOnCtrlEnter(output, form);
     entry.form = form;
     entry.body.append(form);
     if (answeredCalls.has(callId)) markAnswered(entry);
@@ -286,4 +281,4 @@ PG.createTranscript = function createTranscript({ store, send }) {
       return found;
     },
   };
-};
+}

@@ -13,15 +13,19 @@
 //   actually played of that item, never more.
 //
 // Test hook: window.__console.voice (docs/console.md).
-"use strict";
-window.PG = window.PG || {};
-PG.voiceBase = document.currentScript ? document.currentScript.src.replace(/[^/]*$/, "") : "/static/playground/";
-PG.createVoice = function createVoice({ store, send, sessionRate, root }) {
-  const { h } = PG.util;
+
+import { base64ToBytes, bytesToBase64 } from "./base64.js";
+import { cssVar, h } from "./dom.js";
+import { dbScale } from "./format.js";
+
+// The worklets sit next to this module, wherever the static files are served from.
+const PLAYER_WORKLET = new URL("./player-worklet.js", import.meta.url).href;
+const MIC_WORKLET = new URL("./mic-worklet.js", import.meta.url).href;
+
+export function createVoice({ store, send, sessionRate, root }) {
   const CHUNK_MS = 100;
   const HISTORY = 120; // level bars kept per waveform
   const DEFAULT_VAD = { type: "server_vad", threshold: 0.5, prefix_padding_ms: 300, silence_duration_ms: 500 };
-  const base = PG.voiceBase;
 
   // --- state (all of it readable through the hook) -------------------------------------------------
 
@@ -210,8 +214,8 @@ PG.createVoice = function createVoice({ store, send, sessionRate, root }) {
       const AC = window.AudioContext || window.webkitAudioContext;
       if (!AC || !window.AudioWorkletNode) throw new Error("This browser has no AudioWorklet: voice is not available.");
       ctx = new AC();
-      await ctx.audioWorklet.addModule(base + "player-worklet.js");
-      await ctx.audioWorklet.addModule(base + "mic-worklet.js");
+      await ctx.audioWorklet.addModule(PLAYER_WORKLET);
+      await ctx.audioWorklet.addModule(MIC_WORKLET);
       playerNode = new AudioWorkletNode(ctx, "player-processor", { numberOfInputs: 0, outputChannelCount: [1] });
       playerNode.port.onmessage = onPlayer;
       outAnalyser = ctx.createAnalyser();
@@ -296,16 +300,9 @@ PG.createVoice = function createVoice({ store, send, sessionRate, root }) {
 
   // --- the microphone ----------------------------------------------------------------------------------
 
-  function toBase64(buffer) {
-    const bytes = new Uint8Array(buffer);
-    let s = "";
-    for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
-    return btoa(s);
-  }
-
   function sendAppend(pcm, r) {
     if (!pcm.byteLength) return;
-    if (send({ type: "input_audio_buffer.append", audio: toBase64(pcm) }, "voice") === "stopped") {
+    if (send({ type: "input_audio_buffer.append", audio: bytesToBase64(pcm) }, "voice") === "stopped") {
       stop(); // the session has ended: no more audio to send (the banner says why)
       return;
     }
@@ -428,19 +425,12 @@ PG.createVoice = function createVoice({ store, send, sessionRate, root }) {
 
   // --- playback ----------------------------------------------------------------------------------------
 
-  function b64ToBuffer(b64) {
-    const bin = atob(b64);
-    const bytes = new Uint8Array(bin.length & ~1);
-    for (let i = 0; i < bytes.length; i++) bytes[i] = bin.charCodeAt(i);
-    return bytes.buffer;
-  }
-
   function play(e) {
     if (!playerNode || !e.delta || dropped.has(e.item_id) || dropped.has(e.response_id)) return;
     const fmt = server && server.audio && server.audio.output && server.audio.output.format;
     if (fmt && fmt.type && fmt.type !== "audio/pcm") return; // G.711 answers are not played here
     const r = rate("output");
-    const pcm = b64ToBuffer(e.delta);
+    const pcm = base64ToBytes(e.delta, 2).buffer; // whole PCM16 samples
     api.received[e.item_id] = (api.received[e.item_id] || 0) + (pcm.byteLength / 2 / r) * 1000;
     if (!(e.item_id in api.played)) api.played[e.item_id] = 0;
     playerNode.port.postMessage(
@@ -552,12 +542,11 @@ PG.createVoice = function createVoice({ store, send, sessionRate, root }) {
     }
     const g = canvas.getContext("2d");
     g.clearRect(0, 0, w, hgt);
-    g.fillStyle = getComputedStyle(root).getPropertyValue(colorVar).trim() || "#2f6fed";
+    g.fillStyle = cssVar(colorVar, "#2f6fed", root);
     const bar = w / history.length;
     const mid = hgt / 2;
     for (let i = 0; i < history.length; i++) {
-      // Levels on a rough dB scale so quiet speech still shows: -60 dBFS .. 0.
-      const v = history[i] > 0 ? Math.max(0, 1 + Math.log10(history[i]) / 3) : 0;
+      const v = dbScale(history[i]);
       const half = Math.max(0.5 * dpr, v * (mid - dpr));
       g.fillRect(i * bar, mid - half, Math.max(1, bar - dpr), half * 2);
     }
@@ -584,4 +573,4 @@ PG.createVoice = function createVoice({ store, send, sessionRate, root }) {
     drawWave(outCanvas, outHistory, "--ok");
   });
   return api;
-};
+}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -69,12 +70,24 @@ def sign_up(page: Any, live_url: str) -> str:
     return username
 
 
+# The pages' scripts are ES modules and leave no API object on `window`: a test imports the pages' own
+# api.js by its URL (the very module instance the page uses, if it has loaded it), so the cookie and the
+# CSRF header are the browser's.
+API_MODULE = "/static/playground/api.js"
+
+
+def page_api(page: Any, method: str, path: str, body: Any = None, *, whole_url: bool = False) -> Any:
+    """A REST call made by the page with api.js: `path` under /api (`call`), or a whole URL (`callUrl`).
+    Rejects (raises here) on an HTTP error, as the pages' own calls do."""
+    fn = "callUrl" if whole_url else "call"
+    script = f"async ([m, p, b]) => (await import({json.dumps(API_MODULE)})).{fn}(m, p, b === null ? undefined : b)"
+    return page.evaluate(script, [method, path, body])
+
+
 def open_session(page: Any, live_url: str, body: dict[str, Any]) -> str:
     """Open a session with POST /api/sessions from the signed-in home page (the page's own api.js, so the
     cookie and CSRF header are the browser's) and go to its console; returns the session id."""
-    # The home page's scripts come last in its body: the heading can be there before api.js ran.
-    page.wait_for_function("() => typeof window.playgroundApi !== 'undefined'")
-    session = page.evaluate("(body) => playgroundApi.call('POST', '/sessions', body)", body)
+    session = page_api(page, "POST", "/sessions", body)
     page.goto(f"{live_url}/sessions/{session['id']}/")
     return str(session["id"])
 

@@ -7,47 +7,47 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import sign_up
+from tests.browser.conftest import API_MODULE, page_api, sign_up
 
 pytestmark = pytest.mark.browser
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 QUESTIONS = ("hello there", "what is the weather like in Lisbon today", "thanks, that is all")
 
-# Runs in the page: the page's own api.js (login cookie, CSRF header).
-RECORD = """async ([questions, pace]) => {
+# Runs in the page: the page's own api.js (login cookie, CSRF header), imported by its URL.
+RECORD = """async ([questions, pace, apiModule]) => {
+  const { call } = await import(apiModule);
   const body = {upstream: "emulator", session: {output_modalities: ["text"]}};
   if (pace !== null) body.emulator = {pace};
-  const s = await playgroundApi.call("POST", "/sessions", body);
+  const s = await call("POST", "/sessions", body);
   const done = async (n) => {
     for (let i = 0; i < 200; i++) {
-      const events = await playgroundApi.call("GET", `/sessions/${s.id}/events?limit=10000`);
+      const events = await call("GET", `/sessions/${s.id}/events?limit=10000`);
       if (events.filter(f => f.event && f.event.type === "response.done").length >= n) return;
       await new Promise(r => setTimeout(r, 50));
     }
     throw new Error("no response.done");
   };
   for (const [i, text] of questions.entries()) {
-    await playgroundApi.call("POST", `/sessions/${s.id}/client-events/conversation.item.create`,
+    await call("POST", `/sessions/${s.id}/client-events/conversation.item.create`,
       {item: {type: "message", role: "user", content: [{type: "input_text", text}]}});
-    await playgroundApi.call("POST", `/sessions/${s.id}/client-events/response.create`, {});
+    await call("POST", `/sessions/${s.id}/client-events/response.create`, {});
     await done(i + 1);
   }
-  await playgroundApi.call("POST", `/sessions/${s.id}/close`);
+  await call("POST", `/sessions/${s.id}/close`);
   return s.id;
 }"""
 
 
 def record(page: Any, questions: tuple[str, ...], pace: int | None = None) -> str:
     """A closed text session with these user turns; `pace` (emulator events/s) slows its answers down."""
-    page.wait_for_function("() => typeof window.playgroundApi !== 'undefined'")
-    return str(page.evaluate(RECORD, [list(questions), pace]))
+    return str(page.evaluate(RECORD, [list(questions), pace, API_MODULE]))
 
 
 def test_compare_page_after_a_rerun(page: Any, live_url: str, page_errors: list[str]) -> None:
     sign_up(page, live_url)
     original = record(page, QUESTIONS)
-    rerun = page.evaluate("(id) => playgroundApi.call('POST', `/sessions/${id}/rerun`)", original)
+    rerun = page_api(page, "POST", f"/sessions/{original}/rerun")
     assert rerun["upstream"] == "emulator" and rerun["id"] != original
 
     page.set_viewport_size({"width": 1280, "height": 720})

@@ -2,7 +2,7 @@
 home page's "Start from a preset", driven through the real UI against the emulator.
 
 Test hooks: `window.__presets` on the list (reload, presets, trashed) and `window.__preset` on a
-preset's page (page, detail, reload); PG.presets.call(method, url, body) is the pages' own API call.
+preset's page (page, detail, reload); conftest's page_api(..., whole_url=True) is the pages' own API call.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import open_session, sign_up
+from tests.browser.conftest import open_session, page_api, sign_up
 from tests.live_server import ROOT, served_playground
 
 pytestmark = pytest.mark.browser
@@ -63,7 +63,7 @@ def wait_detail(page: Any) -> None:
 
 def api(page: Any, method: str, url: str, body: Any = None) -> Any:
     """The page's own API call (its cookie and CSRF header); on a preset page or the list."""
-    return page.evaluate("([m, u, b]) => PG.presets.call(m, u, b === null ? undefined : b)", [method, url, body])
+    return page_api(page, method, url, body, whole_url=True)
 
 
 def create_preset(page: Any, live: str, name: str, content: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tests.browser.conftest import PASSWORD, open_session, sign_up
+from tests.browser.conftest import PASSWORD, open_session, page_api, sign_up
 
 pytestmark = pytest.mark.browser
 
@@ -44,7 +44,7 @@ TONE_JS = """(rate) => {
 
 def api(page: Any, method: str, path: str, body: Any = None) -> Any:
     """A REST call with the page's own cookie and CSRF token (api.js)."""
-    return page.evaluate("([m, p, b]) => playgroundApi.call(m, p, b === null ? undefined : b)", [method, path, body])
+    return page_api(page, method, path, body)
 
 
 def events(page: Any, sid: str) -> list[dict[str, Any]]:
@@ -64,7 +64,6 @@ def wait_for(page: Any, sid: str, event_type: str, count: int = 1, timeout: floa
 def record_voice_session(page: Any, live_url: str) -> str:
     """On the signed-in home page: a voice session against the emulator, one spoken turn (ten 100 ms
     appends, committed) and one typed turn, both answered with audio; then closed. Returns its id."""
-    page.wait_for_function("() => typeof window.playgroundApi !== 'undefined'")
     session = api(page, "POST", "/sessions", {"upstream": "emulator", "session": VOICE_SESSION})
     sid = str(session["id"])
     wait_for(page, sid, "session.updated")

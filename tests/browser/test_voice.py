@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import open_session, sign_up
+from tests.browser.conftest import open_session, page_api, sign_up
 
 pytestmark = pytest.mark.browser
 
@@ -49,7 +49,7 @@ def voice_page(fake_mic_browser: Any, tmp_path: Path, live_url: str) -> Iterator
     yield open_voice
     for page, session_id in opened:
         try:
-            page.evaluate("(id) => playgroundApi.call('POST', `/sessions/${id}/close`)", session_id)
+            page_api(page, "POST", f"/sessions/{session_id}/close")
         except Exception as exc:  # the test failed with the page in a bad state: say so, but go on
             print(f"could not close session {session_id}: {exc}")
 

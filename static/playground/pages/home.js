@@ -1,6 +1,11 @@
-// The "New session" form: POST /api/sessions, then open the session's page.
-"use strict";
-(function () {
+// The home page. The "New session" form: POST /api/sessions, then open the session's page.
+// "Start from a preset": the onboarding presets first, then mine; Run opens a session from one
+// (POST /api/presets/{id}/sessions, with the upstream chosen in the form above) and goes to it.
+
+import { call } from "../api.js";
+import { h } from "../dom.js";
+
+function setupNewSession() {
   const form = document.getElementById("new-session");
   const errorBox = document.getElementById("new-session-error");
   form.addEventListener("submit", async (e) => {
@@ -11,7 +16,7 @@
     button.disabled = true;
     button.textContent = "Connecting…";
     try {
-      const session = await playgroundApi.call("POST", "/sessions", {
+      const session = await call("POST", "/sessions", {
         upstream: data.get("upstream"),
         session: { instructions: data.get("instructions"), output_modalities: [data.get("modality")] },
       });
@@ -23,26 +28,17 @@
       button.textContent = "Connect";
     }
   });
-})();
+}
 
-// "Start from a preset": the onboarding presets first, then mine; Run opens a session from one
-// (POST /api/presets/{id}/sessions, with the upstream chosen in the form above) and goes to it.
-(function () {
+function setupStartPresets() {
   const list = document.getElementById("start-presets");
   const errorBox = document.getElementById("start-presets-error");
   if (!list) return;
   const upstream = document.querySelector("#new-session select[name=upstream]");
   const MAX = 12;
 
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
-    node.append(...children);
-    return node;
-  }
-
   function row(p) {
-    const run = el("button", { type: "button", class: "small", "aria-label": "Run " + p.name }, "Run");
+    const run = h("button", { type: "button", class: "small", "aria-label": "Run " + p.name }, "Run");
     run.addEventListener("click", async () => {
       errorBox.hidden = true;
       run.disabled = true;
@@ -50,7 +46,7 @@
       try {
         // respond: a preset's opening conversation gets its first answer at once (canned tool outputs too).
         const body = { respond: true, ...(upstream && upstream.value ? { upstream: upstream.value } : {}) };
-        const session = await playgroundApi.call("POST", "/presets/" + p.id + "/sessions", body);
+        const session = await call("POST", "/presets/" + p.id + "/sessions", body);
         window.location.href = "/sessions/" + session.id + "/";
       } catch (err) {
         errorBox.textContent = `Could not start “${p.name}”: ${err.message}`;
@@ -59,25 +55,27 @@
         run.textContent = "Run";
       }
     });
-    const text = el(
+    const text = h(
       "div",
       { class: "sp-text" },
-      el("a", { href: "/presets/" + p.id + "/" }, p.name),
-      el("span", { class: "muted", title: p.description || "" }, (p.builtin ? "onboarding · " : "") + (p.description || "")),
+      h("a", { href: "/presets/" + p.id + "/" }, p.name),
+      h("span", { class: "muted", title: p.description || "" }, (p.builtin ? "onboarding · " : "") + (p.description || "")),
     );
-    return el("li", { "data-preset-id": p.id }, text, run);
+    return h("li", { "data-preset-id": p.id }, text, run);
   }
 
-  playgroundApi
-    .call("GET", "/presets")
+  call("GET", "/presets")
     .then((presets) => {
       presets.sort((a, b) => Number(b.builtin) - Number(a.builtin));
       list.replaceChildren(...presets.slice(0, MAX).map(row));
-      if (!presets.length) list.replaceChildren(el("li", { class: "muted" }, "No presets yet."));
+      if (!presets.length) list.replaceChildren(h("li", { class: "muted" }, "No presets yet."));
     })
     .catch((err) => {
       list.replaceChildren();
       errorBox.textContent = "Could not load the presets: " + err.message;
       errorBox.hidden = false;
     });
-})();
+}
+
+setupNewSession();
+setupStartPresets();
