@@ -6,7 +6,7 @@
 export function createSocket({ sessionId, store, onState, onBatch }) {
   const MIN_DELAY = 500;
   const MAX_DELAY = 5000;
-  // Close codes the server uses for refusals that a retry cannot fix (consumers.py).
+  // Close codes the server uses for refusals that a retry cannot fix (playground/realtime/sockets/session.py).
   const FINAL_CODES = { 4400: "bad request", 4401: "not signed in", 4404: "no such session" };
   let ws = null;
   let delay = MIN_DELAY;
