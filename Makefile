@@ -64,7 +64,7 @@ format: $(STAMP) ## format the code with ruff
 token: migrate ## print an API token for USER=<name> (created if missing)
 	@$(BIN)/python manage.py create_api_token $(USER)
 
-emulator: $(STAMP) ## serve the emulator alone on PORT (default 8765)
+emulator: $(STAMP) ## serve the emulator alone on EMULATOR_PORT (default 8765)
 	$(BIN)/python -m emulator --port $(or $(EMULATOR_PORT),8765)
 
 clean: ## remove the virtualenv and local data
