@@ -95,6 +95,17 @@ async def connect(application: Any, token: str, api: httpx.AsyncClient) -> Async
         await client.communicator.disconnect()
 
 
+def _at_24_khz(node: Any) -> Any:
+    """An upstream event as the adapter shows it in a text session: its 44.1 kHz formats at 24 kHz."""
+    if isinstance(node, list):
+        return [_at_24_khz(value) for value in node]
+    if not isinstance(node, dict):
+        return node
+    if node == {"type": "audio/pcm", "rate": 44100}:
+        return {"type": "audio/pcm", "rate": 24000}
+    return {key: _at_24_khz(value) for key, value in node.items()}
+
+
 async def _session_id(api: httpx.AsyncClient) -> str:
     sessions = (await api.get("/api/sessions")).json()
     assert len(sessions) == 1
@@ -150,9 +161,13 @@ async def test_text_conversation_one_event_per_message_recorded_and_closed_on_di
     client_events = [f["event"] for f in frames if f["direction"] == "client"]
     assert [e["type"] for e in client_events] == ["session.update", "conversation.item.create", "response.create"]
     assert client_events[0]["event_id"] == "evt_mine_1"
-    # What the client got is what was recorded, event for event and byte for byte (server direction).
+    # The recording keeps the upstream's wire: Yandex's 44.1 kHz in its session and response objects, which
+    # the client got in OpenAI's terms (24 kHz); everything else as it came, in the same order.
     server_events = [f["event"] for f in frames if f["direction"] == "server"]
-    assert server_events == client.events
+    assert [e["type"] for e in server_events] == client.types()
+    assert server_events[0]["session"]["audio"]["output"]["format"] == {"type": "audio/pcm", "rate": 44100}
+    assert client.events[0]["session"]["audio"]["output"]["format"] == {"type": "audio/pcm", "rate": 24000}
+    assert client.events == [_at_24_khz(e) for e in server_events]
 
     await client.communicator.disconnect()
     ended = await _wait_state(api, sid, "ended")
