@@ -287,6 +287,18 @@ def test_a_response_override_maps_its_voice_and_keeps_the_sessions_format() -> N
     assert back["response"]["audio"]["output"] == {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "echo"}
 
 
+def test_a_responses_own_input_may_reference_items_and_carry_audio() -> None:
+    dialect = OpenAIDialect()
+    audio = {"type": "input_audio", "audio": pcm(np.zeros(240, np.int16))}
+    response = {"conversation": "none", "input": [{"type": "item_reference", "id": "item_1"}]}
+    response["input"].append({"type": "message", "role": "user", "content": [audio]})
+    events, dropped = translate(dialect, {"type": "response.create", "response": response})
+    assert dropped == []
+    [reference, message] = events[0]["response"]["input"]
+    assert reference == {"type": "item_reference", "id": "item_1"}
+    assert len(samples(message["content"][0]["audio"])) == 441  # 10 ms at 44.1 kHz
+
+
 def test_events_with_nothing_to_translate_go_through_byte_for_byte() -> None:
     dialect = OpenAIDialect()
     text = '{"type":"response.output_text.delta","event_id":"e5","delta":"Hi \\u00e9",  "x":1.50}'

@@ -95,7 +95,7 @@ class OpenAIDialect:
         self.voice_names: dict[str, str] = {}  # Yandex voice → the name the client used for it
         self._input: AudioStream | None = None
         self._outputs: dict[tuple[str, int], AudioStream] = {}  # (item id, content index)
-        self._response_formats: dict[str, AudioFormat] = {}  # response id → the upstream's format for it
+        self._response_formats: dict[Any, AudioFormat] = {}  # response id → the upstream's format for it
         self._server: dict[str, Callable[[dict[str, Any]], list[dict[str, Any]]]] = {
             "session.created": self._session_event,
             "session.updated": self._session_event,
@@ -279,21 +279,26 @@ class OpenAIDialect:
     def _response_done(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         response = event.get("response")
         if isinstance(response, dict):
-            self._response_formats.pop(response.get("id"), None)  # type: ignore[arg-type]
+            self._response_formats.pop(response.get("id"), None)
             # An answer cut short (cancelled, interrupted) gets no output_audio.done: its streams go.
             ids = {item.get("id") for item in response.get("output") or [] if isinstance(item, dict)}
             for key in [key for key in self._outputs if key[0] in ids]:
                 del self._outputs[key]
         return self._response_event(event)
 
+    @staticmethod
+    def _stream_key(event: dict[str, Any]) -> tuple[str, int] | None:
+        item_id, index = event.get("item_id"), event.get("content_index", 0)
+        return (item_id, index) if isinstance(item_id, str) and isinstance(index, int) else None
+
     def _output_stream(self, event: dict[str, Any]) -> AudioStream | None:
-        key = (event.get("item_id"), event.get("content_index", 0))
-        if not isinstance(key[0], str) or not isinstance(key[1], int):
+        key = self._stream_key(event)
+        if key is None:
             return None
-        stream = self._outputs.get(key)  # type: ignore[arg-type]
+        stream = self._outputs.get(key)
         if stream is None:
-            source = self._response_formats.get(event.get("response_id"), self.upstream_output)  # type: ignore[arg-type]
-            stream = self._outputs[key] = AudioStream(source, self.client_output)  # type: ignore[index]
+            source = self._response_formats.get(event.get("response_id"), self.upstream_output)
+            stream = self._outputs[key] = AudioStream(source, self.client_output)
         return stream
 
     def _audio_delta(self, event: dict[str, Any]) -> list[dict[str, Any]]:
@@ -309,8 +314,8 @@ class OpenAIDialect:
         return [event]
 
     def _audio_done(self, event: dict[str, Any]) -> list[dict[str, Any]]:
-        stream = self._output_stream(event)
-        self._outputs.pop((event.get("item_id"), event.get("content_index", 0)), None)  # type: ignore[arg-type]
+        key = self._stream_key(event)
+        stream = self._outputs.pop(key) if key in self._outputs else None
         tail = stream.flush() if stream is not None else b""
         if not tail:
             return [event]
