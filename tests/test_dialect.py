@@ -333,6 +333,8 @@ def test_the_upstreams_rate_is_read_from_its_session() -> None:
     chunk = pcm(np.arange(480, dtype=np.int16))
     events, _ = translate(dialect, {"type": "input_audio_buffer.append", "audio": chunk})
     assert events[0]["audio"] == chunk
+    delta = json.dumps({"type": "response.output_audio.delta", "event_id": "e", "item_id": "i", "delta": chunk})
+    assert dialect.from_server(delta) == [delta]  # as it came, not even parsed
 
 
 def test_an_answers_audio_comes_back_at_the_clients_rate_with_its_tail_before_done() -> None:

@@ -166,6 +166,8 @@ class OpenAIDialect:
         audio = event.get("audio")
         if not isinstance(audio, str):
             return FromClient(events=[event])  # the schema refuses it, naming `audio`
+        if self.client_input == self.upstream_input:
+            return FromClient(events=[event])  # nothing to convert: Yandex's schema checks it as it is
         raw = b64decode(audio)
         if raw is None:
             raise Refused("audio", "audio is not valid base64.")
@@ -243,6 +245,8 @@ class OpenAIDialect:
         kind = head.group(1) if head else None
         if kind is not None and (kind not in self._server or (kind in _ITEM_EVENTS and '"audio"' not in text)):
             return [text]
+        if kind == "response.output_audio.delta" and self._same_output_format():
+            return [text]  # nothing to convert (the upstream speaks the client's format): not even parsed
         try:
             event = json.loads(text)
         except ValueError:
@@ -290,6 +294,11 @@ class OpenAIDialect:
     def _stream_key(event: dict[str, Any]) -> tuple[str, int] | None:
         item_id, index = event.get("item_id"), event.get("content_index", 0)
         return (item_id, index) if isinstance(item_id, str) and isinstance(index, int) else None
+
+    def _same_output_format(self) -> bool:
+        return self.upstream_output == self.client_output and all(
+            fmt == self.client_output for fmt in self._response_formats.values()
+        )
 
     def _output_stream(self, event: dict[str, Any]) -> AudioStream | None:
         key = self._stream_key(event)
