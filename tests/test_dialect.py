@@ -68,6 +68,7 @@ def translate(dialect: OpenAIDialect, event: dict[str, Any]) -> Any:
     assert out.refused is None, out.refused
     for upstream in out.events:
         parse_client_event(upstream)
+    out.applied()  # as the socket does once Yandex's schema took the events
     return out.events, out.dropped
 
 

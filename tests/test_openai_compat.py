@@ -414,9 +414,16 @@ async def test_an_event_that_cannot_be_served_is_refused_whole_and_nothing_is_se
     await client.until("conversation.item.done")
     frames = await _recorded(api, await _session_id(api), "conversation.item.done")
     assert [f["event"]["type"] for f in frames if f["direction"] == "client"] == ["conversation.item.create"]
+    # Translated, but refused by Yandex's schema (a bad value elsewhere in it): nothing of it applies either.
+    bad = {"output_modalities": ["smell"], "audio": {"output": {"format": {"type": "audio/pcma"}, "voice": "ash"}}}
+    await client.send({"type": "session.update", "event_id": "evt_s", "session": bad})
+    error = (await client.next())["error"]
+    assert (error["param"], error["event_id"]) == ("session.output_modalities[0]", "evt_s")
     await client.send({"type": "session.update", "session": {"type": "realtime"}})
     updated = (await client.until("session.updated"))[-1]
     assert updated["session"]["audio"]["input"]["format"] == {"type": "audio/pcm", "rate": 24000}
+    assert updated["session"]["audio"]["output"]["format"] == {"type": "audio/pcm", "rate": 24000}
+    assert updated["session"]["audio"]["output"]["voice"] == "marina"
 
 
 async def test_the_session_says_its_client_spoke_the_openai_dialect(connect: Any, api: httpx.AsyncClient) -> None:

@@ -77,11 +77,19 @@ def _event_id() -> str:
 
 @dataclass
 class FromClient:
-    """What a client event becomes: upstream events in order, dropped fields, or a refusal."""
+    """What a client event becomes: upstream events in order, dropped fields, or a refusal.
+
+    `applied()` makes what the event changes here (the client's formats, its voice names) take effect:
+    the caller calls it once Yandex's schema took the events, so a refused event changes nothing."""
 
     events: list[dict[str, Any]] = field(default_factory=list)
     dropped: list[Problem] = field(default_factory=list)
     refused: Problem | None = None
+    changes: list[Callable[[], None]] = field(default_factory=list)
+
+    def applied(self) -> None:
+        for change in self.changes:
+            change()
 
 
 class OpenAIDialect:
@@ -129,20 +137,26 @@ class OpenAIDialect:
 
     def _session_update(self, event: dict[str, Any]) -> FromClient:
         mapped = session_to_upstream(event.get("session"), self.voices)
-        before: list[dict[str, Any]] = []
-        if mapped.input_format is not None and mapped.input_format != self.client_input:
-            before = self._flush_input()
-            self.client_input = mapped.input_format
-        if mapped.output_format is not None:
-            self.client_output = mapped.output_format
-        self._remember(mapped)
-        self.shown = deep_merge(self.shown, mapped.shown)
-        return FromClient(events=[*before, {**event, "session": mapped.upstream}], dropped=mapped.problems)
+        # The audio sent so far in the old format goes first, all of it.
+        changes_format = mapped.input_format is not None and mapped.input_format != self.client_input
+        before = self._flush_input() if changes_format else []
 
-    def _remember(self, mapped: Mapped) -> None:
-        if mapped.voice is not None:
-            name, yandex = mapped.voice
-            self.voice_names[yandex] = name
+        def change() -> None:
+            self.client_input = mapped.input_format or self.client_input
+            self.client_output = mapped.output_format or self.client_output
+            self.shown = deep_merge(self.shown, mapped.shown)
+
+        update = {**event, "session": mapped.upstream}
+        return FromClient(
+            events=[*before, update], dropped=mapped.problems, changes=[change, *self._voice_change(mapped)]
+        )
+
+    def _voice_change(self, mapped: Mapped) -> list[Callable[[], None]]:
+        """Remember the client's name for the Yandex voice it asked for (shown back by that name)."""
+        if mapped.voice is None:
+            return []
+        name, yandex = mapped.voice
+        return [lambda: self.voice_names.__setitem__(yandex, name)]
 
     def _input_stream(self) -> AudioStream:
         stream = self._input
@@ -235,8 +249,11 @@ class OpenAIDialect:
         if isinstance(response, dict) and "input" in response:
             mapped.upstream["input"], problems = self._items_upstream(response["input"], "response.input")
             mapped.problems += problems
-        self._remember(mapped)
-        return FromClient(events=[{**event, "response": mapped.upstream}], dropped=mapped.problems)
+        return FromClient(
+            events=[{**event, "response": mapped.upstream}],
+            dropped=mapped.problems,
+            changes=self._voice_change(mapped),
+        )
 
     # --- upstream → client ---------------------------------------------------------------------------------
 

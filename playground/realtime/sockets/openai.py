@@ -186,6 +186,7 @@ class OpenAICompatConsumer(RelaySocketConsumer):
             if refusal is not None:
                 await self.refuse(refusal)
                 return
+        translated.applied()  # Yandex's schema took it: the client's formats and voice names change now
 
     # --- the hooks of base.py -------------------------------------------------------------
 
