@@ -15,6 +15,11 @@ What it answers:
 - `response.metadata.emulator_words = "<N>"` stretches the answer to N words
   (benchmarks use it for long streams).
 
+It refuses what Yandex is not sent, naming the field (so a client that forgot to
+convert finds out, as the playground's `/v1/realtime` adapter would): a PCM rate
+other than the server's own (44.1 kHz, Yandex's), G.711, a voice that is not a
+SpeechKit voice, `semantic_vad`, and session fields Yandex's session lacks.
+
 Per connection, `?pace=<events/s>&lifetime=<seconds>` in the URL override the
 server's defaults; any path and a `model=` parameter are accepted; `?stamp=1`
 (benchmarks) adds each event's send time as `x_emulator_sent_at`.

@@ -48,14 +48,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="SECONDS",
         help="session lifetime, then session_expired and close 1000; 0: no limit (default %(default)s)",
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--rate",
+        type=int,
+        default=44100,
+        metavar="HZ",
+        help="the one PCM16 rate of its sessions, both ways (default %(default)s, Yandex's); e.g. 24000 to measure "
+        "/v1/realtime without audio conversion",
+    )
+    options = parser.parse_args(argv)
+    if not 8000 <= options.rate <= 96000:
+        parser.error("--rate must be from 8000 to 96000 Hz")
+    return options
 
 
 async def _serve(server: EmulatorServer, host: str, port: int) -> None:
     url = await server.start(host, port)
     print(
         f"Realtime emulator listening on {url} (pace {server.events_per_second:g} events/s, "
-        f"session lifetime {server.session_lifetime_s:g} s). Ctrl-C to stop.",
+        f"session lifetime {server.session_lifetime_s:g} s, PCM at {server.sample_rate} Hz). Ctrl-C to stop.",
         flush=True,
     )
     task = asyncio.current_task()
@@ -70,7 +81,9 @@ async def _serve(server: EmulatorServer, host: str, port: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     options = parse_args(argv)
-    server = EmulatorServer(events_per_second=options.pace, session_lifetime_s=options.lifetime)
+    server = EmulatorServer(
+        events_per_second=options.pace, session_lifetime_s=options.lifetime, sample_rate=options.rate
+    )
     # Ctrl-C cancels the serving task; asyncio.run then re-raises it here once the server has closed.
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(server, options.host, options.port))

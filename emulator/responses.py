@@ -14,7 +14,15 @@ from websockets.exceptions import ConnectionClosed
 from .conversation import Conversation, count_tokens, item_tokens, message_text
 from .pcm import StoredAudio, samples_per_word, word_tone_b64
 from .protocol import ClientError, Emit, Event, Ids, Json, check_type, optional, require
-from .session_config import DEFAULT_VOICE, SessionConfig, check_format, check_max_tokens, check_modalities, deep_merge
+from .session_config import (
+    DEFAULT_VOICE,
+    SessionConfig,
+    check_format,
+    check_max_tokens,
+    check_modalities,
+    check_voice,
+    deep_merge,
+)
 from .tools import check_tool_choice, check_tools, choose_tool, tool_arguments
 
 logger = logging.getLogger(__name__)
@@ -132,7 +140,8 @@ class Responses:
         if conversation not in ("auto", "none"):
             raise ClientError("invalid_value", "'response.conversation' must be auto or none.", "response.conversation")
         output = deep_merge(self._config.audio_config("output"), ((overrides.get("audio") or {}).get("output")) or {})
-        check_format(output.get("format"), "response.audio.output.format")
+        check_format(output.get("format"), "response.audio.output.format", self._config.rate)
+        check_voice(output.get("voice"), "response.audio.output.voice")
         tools = check_tools(tools, "response.tools")
         return _ResponseParams(
             modalities=check_modalities(modalities, "response.output_modalities"),

@@ -12,6 +12,28 @@ MODEL = "speech-realtime-250923"
 DEFAULT_VOICE = "marina"
 DEFAULT_ROLE = "good"
 DEFAULT_LANGUAGES = ("ru-RU",)
+# SpeechKit voices (playground/realtime/dialect/voices.py lists the same; a test keeps them equal).
+VOICES = frozenset(
+    {"marina", "dasha", "alena", "filipp", "jane", "omazh", "zahar", "ermil", "madirus", "alexander", "kirill"}
+    | {"anton", "lera", "masha", "julia"}
+)
+# The fields a session has, as Yandex documents it (plus OpenAI's GA fields it shares): anything else in a
+# session.update is refused, naming it, as OpenAI's own server does. `id`, `object` and `model` are the
+# server's: a client echoing its session back may send them (they change nothing).
+KNOWN_FIELDS: dict[str, frozenset[str]] = {
+    "session": frozenset(
+        {"type", "id", "object", "model", "output_modalities", "instructions", "tools", "tool_choice"}
+        | {"max_output_tokens", "temperature", "audio"}
+    ),
+    "session.audio": frozenset({"input", "output"}),
+    "session.audio.input": frozenset({"format", "turn_detection", "transcription", "noise_reduction", "languages"}),
+    "session.audio.output": frozenset({"format", "voice", "speed", "role"}),
+    "session.audio.input.format": frozenset({"type", "rate"}),
+    "session.audio.output.format": frozenset({"type", "rate"}),
+    "session.audio.input.turn_detection": frozenset(
+        {"type", "threshold", "prefix_padding_ms", "silence_duration_ms", "create_response", "interrupt_response"}
+    ),
+}
 
 
 def default_session(session_id: str, sample_rate: int) -> Json:
@@ -76,7 +98,9 @@ def check_max_tokens(value: Any, param: str) -> int | None:
     return value
 
 
-def check_format(value: Any, param: str) -> None:
+def check_format(value: Any, param: str, rate: int) -> None:
+    """Yandex speaks PCM16 at one rate (44.1 kHz; it may answer at it whatever was asked): another one is
+    refused here, so a client that does not convert finds out at once."""
     if value is None:
         return
     check_type(value, dict, "an object", param)
@@ -84,11 +108,27 @@ def check_format(value: Any, param: str) -> None:
         raise ClientError(
             "invalid_value", "The emulator speaks PCM16 only: the type must be audio/pcm.", param + ".type"
         )
-    rate = value.get("rate")
-    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int) or not 8000 <= rate <= 96000):
+    asked = value.get("rate")
+    if asked is not None and (isinstance(asked, bool) or not isinstance(asked, int) or asked != rate):
         raise ClientError(
-            "invalid_value", "The rate must be an integer number of Hz from 8000 to 96000.", param + ".rate"
+            "invalid_value", f"The rate must be {rate} Hz: audio is PCM16 at {rate} Hz, both ways.", param + ".rate"
         )
+
+
+def check_voice(value: Any, param: str) -> None:
+    if value is not None and value not in VOICES:
+        raise ClientError("invalid_value", f"Unknown voice {value!r}: use one of {', '.join(sorted(VOICES))}.", param)
+
+
+def check_known(patch: Json, param: str = "session") -> None:
+    """Refuse a field Yandex's session does not have, naming it (where the session's shape is fixed)."""
+    known = KNOWN_FIELDS.get(param)
+    if known is None or not isinstance(patch, dict):
+        return
+    for key, value in patch.items():
+        if key not in known:
+            raise ClientError("unknown_parameter", f"Unknown parameter: '{param}.{key}'.", f"{param}.{key}")
+        check_known(value, f"{param}.{key}")
 
 
 def _check_turn_detection(value: Any, param: str) -> None:
@@ -106,7 +146,7 @@ def _check_turn_detection(value: Any, param: str) -> None:
             raise ClientError("invalid_value", f"'{name}' must be a whole number of ms, 0 or more.", f"{param}.{name}")
 
 
-def check_session(session: Json) -> None:
+def check_session(session: Json, rate: int) -> None:
     """Refuse a merged session the emulator could not honour, naming the field."""
     if session.get("type") != "realtime":
         raise ClientError("invalid_value", "Only realtime sessions are supported.", "session.type")
@@ -118,8 +158,9 @@ def check_session(session: Json) -> None:
     audio = check_type(session.get("audio") or {}, dict, "an object", "session.audio")
     audio_in = check_type(audio.get("input") or {}, dict, "an object", "session.audio.input")
     audio_out = check_type(audio.get("output") or {}, dict, "an object", "session.audio.output")
-    check_format(audio_in.get("format"), "session.audio.input.format")
-    check_format(audio_out.get("format"), "session.audio.output.format")
+    check_format(audio_in.get("format"), "session.audio.input.format", rate)
+    check_format(audio_out.get("format"), "session.audio.output.format", rate)
+    check_voice(audio_out.get("voice"), "session.audio.output.voice")
     _check_turn_detection(audio_in.get("turn_detection"), "session.audio.input.turn_detection")
 
 
@@ -128,14 +169,16 @@ class SessionConfig:
 
     def __init__(self, session_id: str, rate: int, emit: Emit) -> None:
         self._emit = emit
+        self.rate = rate  # the one PCM rate of this connection, both ways
         self.session = default_session(session_id, rate)
 
     async def on_session_update(self, event: Json) -> None:
         patch = require(event, "session", dict, "an object")
         # id, object and model are the server's; a client echoing its session back may send them.
+        check_known(patch)
         patch = {k: v for k, v in patch.items() if k not in ("id", "object", "model")}
         merged = deep_merge(self.session, patch)
-        check_session(merged)
+        check_session(merged, self.rate)
         self.session = merged
         await self._emit("session.updated", session=self.session)
 

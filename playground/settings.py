@@ -56,6 +56,7 @@ class _Env(BaseSettings):
     PLAYGROUND_RETENTION_DAYS: int = 0
     PLAYGROUND_TRIM_BASE64_TO: int = 64
     PLAYGROUND_PRICES: str = ""  # a JSON object, checked below against the placeholder keys
+    PLAYGROUND_VOICE_MAP: str = ""  # a JSON object of voice names, checked below
 
 
 class _DeployEnv(BaseSettings):
@@ -347,6 +348,21 @@ if _env.PLAYGROUND_PRICES:
     if not isinstance(_prices, dict) or set(_prices) - set(PLAYGROUND_PRICES):
         raise ImproperlyConfigured(f"PLAYGROUND_PRICES may only set: {', '.join(PLAYGROUND_PRICES)}")
     PLAYGROUND_PRICES.update(_prices)
+
+# `/v1/realtime`: OpenAI voice names (or any) → Yandex voices, merged over the default table
+# (playground/realtime/dialect/voices.py; docs/openai-compat.md, "Voices").
+PLAYGROUND_VOICE_MAP: dict[str, str] = {}
+if _env.PLAYGROUND_VOICE_MAP:
+    _voice_example = 'e.g. {"alloy": "marina", "ash": "filipp"}'
+    try:
+        _voices = json.loads(_env.PLAYGROUND_VOICE_MAP)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"PLAYGROUND_VOICE_MAP must be a JSON object ({_voice_example}): {exc}") from None
+    if not isinstance(_voices, dict) or not all(isinstance(v, str) and v.strip() for v in _voices.values()):
+        raise ImproperlyConfigured(
+            f"PLAYGROUND_VOICE_MAP must be a JSON object of voice names to Yandex voice names ({_voice_example})."
+        )
+    PLAYGROUND_VOICE_MAP = {str(k): v.strip() for k, v in _voices.items()}
 
 if not DEBUG and (YC_API_KEY or YC_IAM_TOKEN) and not YC_FOLDER_ID:
     raise ImproperlyConfigured("YC_FOLDER_ID is required with YC_API_KEY or YC_IAM_TOKEN.")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -66,12 +68,56 @@ def manage(var_dir: Path, *args: str, env: dict[str, str] | None = None) -> str:
     return done.stdout
 
 
+def _trusting(cert: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(cert))
+
+
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """(certificate, key) PEM files for 127.0.0.1, valid for a day: its own CA, so a client can trust it
+    (Node: NODE_EXTRA_CA_CERTS) the way it would trust a company's private CA."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
 @contextmanager
 def served_process(
-    var_dir: Path, *, env: dict[str, str] | None = None, migrate: bool = True, name: str = "server"
+    var_dir: Path,
+    *,
+    env: dict[str, str] | None = None,
+    migrate: bool = True,
+    name: str = "server",
+    tls: tuple[Path, Path] | None = None,
 ) -> Iterator[ServedProcess]:
     """Serve the playground from one uvicorn process (migrating first unless told not to), as
-    `make run` does; several can share PostgreSQL and Redis, as `make serve`'s workers do."""
+    `make run` does; several can share PostgreSQL and Redis, as `make serve`'s workers do.
+    `tls`: (certificate, key) to serve HTTPS and WSS, as behind a TLS-terminating uvicorn."""
     full_env = playground_env(var_dir, env)
     if migrate:
         subprocess.run(
@@ -94,18 +140,19 @@ def served_process(
             "websockets-sansio",
             "--lifespan",
             "off",
+            *(["--ssl-certfile", str(tls[0]), "--ssl-keyfile", str(tls[1])] if tls else []),
         ],
         cwd=ROOT,
         env=full_env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    base = f"http://127.0.0.1:{port}"
+    base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                httpx.get(base + "/accounts/login/", timeout=1)
+                httpx.get(base + "/accounts/login/", timeout=1, verify=_trusting(tls[0]) if tls else True)
                 break
             except httpx.TransportError:
                 if proc.poll() is not None or time.monotonic() > deadline:
@@ -124,7 +171,15 @@ def served_process(
 
 
 @contextmanager
-def served_playground(var_dir: Path, *, env: dict[str, str] | None = None) -> Iterator[str]:
+def served_playground(
+    var_dir: Path, *, env: dict[str, str] | None = None, tls: tuple[Path, Path] | None = None
+) -> Iterator[str]:
     """Migrate a fresh database in `var_dir`, serve it, yield the base URL, stop it."""
-    with served_process(var_dir, env=env) as served:
+    with served_process(var_dir, env=env, tls=tls) as served:
         yield served.url
+
+
+def api_token(var_dir: Path, *, env: dict[str, str] | None = None) -> str:
+    """An API token of a new user in the served playground's database (as `make token` prints one)."""
+    # A user of its own: with PLAYGROUND_DATABASE_URL the served app shares a database across runs.
+    return manage(var_dir, "create_api_token", f"client-{uuid.uuid4().hex[:8]}", env=env).strip()

@@ -1,19 +1,15 @@
-"""WebSocket `/v1/realtime`: the plain OpenAI realtime protocol through the playground.
+"""WebSocket `/v1/realtime`: the OpenAI realtime protocol through the playground, on the full ASGI app
+with Channels' communicator (the session, the recording, errors, the socket's lifecycle).
 
-First on the full ASGI app with Channels' communicator, then with the official `openai` SDK as the
-client of a served playground (uvicorn), as users run it.
+Real clients against a served playground are in test_openai_clients.py; the translation on its own in
+test_dialect.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -24,7 +20,6 @@ from django.core.management import call_command
 
 from playground.realtime.events import CLIENT_EVENTS
 from playground.realtime.sockets.openai import split_frames
-from tests.live_server import ROOT, served_playground
 
 USER_SAYS = {
     "type": "conversation.item.create",
@@ -95,6 +90,17 @@ async def connect(application: Any, token: str, api: httpx.AsyncClient) -> Async
         await client.communicator.disconnect()
 
 
+def _at_24_khz(node: Any) -> Any:
+    """An upstream event as the adapter shows it in a text session: its 44.1 kHz formats at 24 kHz."""
+    if isinstance(node, list):
+        return [_at_24_khz(value) for value in node]
+    if not isinstance(node, dict):
+        return node
+    if node == {"type": "audio/pcm", "rate": 44100}:
+        return {"type": "audio/pcm", "rate": 24000}
+    return {key: _at_24_khz(value) for key, value in node.items()}
+
+
 async def _session_id(api: httpx.AsyncClient) -> str:
     sessions = (await api.get("/api/sessions")).json()
     assert len(sessions) == 1
@@ -150,9 +156,13 @@ async def test_text_conversation_one_event_per_message_recorded_and_closed_on_di
     client_events = [f["event"] for f in frames if f["direction"] == "client"]
     assert [e["type"] for e in client_events] == ["session.update", "conversation.item.create", "response.create"]
     assert client_events[0]["event_id"] == "evt_mine_1"
-    # What the client got is what was recorded, event for event and byte for byte (server direction).
+    # The recording keeps the upstream's wire: Yandex's 44.1 kHz in its session and response objects, which
+    # the client got in OpenAI's terms (24 kHz); everything else as it came, in the same order.
     server_events = [f["event"] for f in frames if f["direction"] == "server"]
-    assert server_events == client.events
+    assert [e["type"] for e in server_events] == client.types()
+    assert server_events[0]["session"]["audio"]["output"]["format"] == {"type": "audio/pcm", "rate": 44100}
+    assert client.events[0]["session"]["audio"]["output"]["format"] == {"type": "audio/pcm", "rate": 24000}
+    assert client.events == [_at_24_khz(e) for e in server_events]
 
     await client.communicator.disconnect()
     ended = await _wait_state(api, sid, "ended")
@@ -356,76 +366,69 @@ def test_split_frames_slices_events_as_sent_and_falls_back_on_other_shapes() -> 
     assert list(split_frames(odd)) == [("server", '{"type":"x"}')]
 
 
-# --- the official SDK against a served playground -------------------------------------------------------------
+# --- the adapter: OpenAI's dialect in, Yandex's upstream ---------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str, str]]:
-    """A served playground (emulator upstream) and an API token in its database: (port, base URL, token)."""
-    var_dir: Path = tmp_path_factory.mktemp("compat")
-    with served_playground(var_dir) as base:
-        env = {**os.environ, "PLAYGROUND_VAR_DIR": str(var_dir), "DJANGO_SETTINGS_MODULE": "playground.settings"}
-        token = subprocess.run(
-            # A user of its own: with PLAYGROUND_DATABASE_URL the served app shares a database across runs.
-            [sys.executable, "manage.py", "create_api_token", f"sdk-user-{uuid.uuid4().hex[:8]}"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        yield int(base.rsplit(":", 1)[1]), base, token
+async def test_a_field_yandex_lacks_is_named_in_an_error_and_the_rest_applies(
+    connect: Any, api: httpx.AsyncClient
+) -> None:
+    client = await connect()
+    await client.until("session.created")
+    session = {
+        "type": "realtime",
+        "instructions": "Answer like a pirate.",
+        "audio": {"input": {"noise_reduction": {"type": "far_field"}}, "output": {"voice": "sage"}},
+    }
+    await client.send({"type": "session.update", "event_id": "evt_nr", "session": session})
+    await client.until("session.updated")
+    error, updated = client.events[1:3]
+    assert error["type"] == "error" and error["error"]["type"] == "invalid_request_error"
+    assert error["error"]["param"] == "session.audio.input.noise_reduction"
+    assert error["error"]["event_id"] == "evt_nr" and "dropped" in error["error"]["message"]
+    assert updated["session"]["instructions"] == "Answer like a pirate."
+    assert updated["session"]["audio"]["output"]["voice"] == "sage"
+    assert updated["session"]["audio"]["input"]["noise_reduction"] is None  # not in effect: not shown as on
+    # What Yandex got: its own dialect, the dropped field left out.
+    frames = await _recorded(api, await _session_id(api), "session.updated")
+    [sent] = [f["event"] for f in frames if f["direction"] == "client"]
+    assert sent["event_id"] == "evt_nr"
+    assert sent["session"] == {
+        "type": "realtime",
+        "instructions": "Answer like a pirate.",
+        "audio": {"output": {"voice": "julia"}},
+    }
 
 
-async def test_the_official_sdk_talks_through_the_playground(served: tuple[int, str, str]) -> None:
-    from openai import AsyncOpenAI
-
-    port, base, token = served
-    client = AsyncOpenAI(websocket_base_url=f"ws://127.0.0.1:{port}/v1", api_key=token)
-    types: list[str] = []
-    deltas: list[str] = []
-    async with asyncio.timeout(20), client.realtime.connect(model="gpt-realtime") as conn:
-        await conn.session.update(session={"type": "realtime", "output_modalities": ["text"]})
-        await conn.conversation.item.create(
-            item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hello there"}]}
-        )
-        await conn.response.create()
-        async for event in conn:
-            types.append(event.type)
-            if event.type == "response.output_text.delta":
-                deltas.append(event.delta)
-            if event.type == "response.done":
-                assert event.response.status == "completed"
-                break
-    assert types[0] == "session.created" and "session.updated" in types
-    assert "Hello there" in "".join(deltas)
-
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}) as http:
-        sessions = (await http.get("/api/sessions")).json()
-        assert len(sessions) == 1 and sessions[0]["upstream"] == "emulator"
-        frames = (await http.get(f"/api/sessions/{sessions[0]['id']}/events")).json()
-        assert [f["event"]["type"] for f in frames if f["direction"] == "client"] == [
-            "session.update",
-            "conversation.item.create",
-            "response.create",
-        ]
-        # Leaving the `async with` closed the socket: the session ends, its recording stays.
-        async with asyncio.timeout(10):
-            while True:
-                if (await http.get(f"/api/sessions/{sessions[0]['id']}")).json()["state"] == "ended":
-                    break
-                await asyncio.sleep(0.05)
+async def test_an_event_that_cannot_be_served_is_refused_whole_and_nothing_is_sent(
+    connect: Any, api: httpx.AsyncClient
+) -> None:
+    client = await connect()
+    await client.until("session.created")
+    transcription = {"type": "transcription", "audio": {"input": {"format": {"type": "audio/pcmu"}}}}
+    await client.send({"type": "session.update", "event_id": "evt_t", "session": transcription})
+    error = (await client.next())["error"]
+    assert (error["type"], error["param"], error["event_id"]) == ("invalid_request_error", "session.type", "evt_t")
+    assert "transcription" in error["message"]
+    # Nothing changed, not even the format the refused event named; nothing reached the recording.
+    await client.send(USER_SAYS)
+    await client.until("conversation.item.done")
+    frames = await _recorded(api, await _session_id(api), "conversation.item.done")
+    assert [f["event"]["type"] for f in frames if f["direction"] == "client"] == ["conversation.item.create"]
+    # Translated, but refused by Yandex's schema (a bad value elsewhere in it): nothing of it applies either.
+    bad = {"output_modalities": ["smell"], "audio": {"output": {"format": {"type": "audio/pcma"}, "voice": "ash"}}}
+    await client.send({"type": "session.update", "event_id": "evt_s", "session": bad})
+    error = (await client.next())["error"]
+    assert (error["param"], error["event_id"]) == ("session.output_modalities[0]", "evt_s")
+    await client.send({"type": "session.update", "session": {"type": "realtime"}})
+    updated = (await client.until("session.updated"))[-1]
+    assert updated["session"]["audio"]["input"]["format"] == {"type": "audio/pcm", "rate": 24000}
+    assert updated["session"]["audio"]["output"]["format"] == {"type": "audio/pcm", "rate": 24000}
+    assert updated["session"]["audio"]["output"]["voice"] == "marina"
 
 
-async def test_the_sdk_sees_a_bad_token_as_http_401(served: tuple[int, str, str]) -> None:
-    from openai import AsyncOpenAI
-    from websockets.exceptions import InvalidStatus
-
-    port, _, _ = served
-    client = AsyncOpenAI(websocket_base_url=f"ws://127.0.0.1:{port}/v1", api_key="not-a-token")
-    with pytest.raises(InvalidStatus) as refused:
-        async with client.realtime.connect(model="gpt-realtime"):
-            pass
-    assert refused.value.response.status_code == 401
-    body = json.loads(bytes(refused.value.response.body or b""))
-    assert body["error"]["code"] == "invalid_api_key"
+async def test_the_session_says_its_client_spoke_the_openai_dialect(connect: Any, api: httpx.AsyncClient) -> None:
+    await (await connect()).until("session.created")
+    [openai_session] = (await api.get("/api/sessions")).json()
+    assert openai_session["client_dialect"] == "openai"
+    created = (await api.post("/api/sessions", json={"upstream": "emulator"})).json()
+    assert created["client_dialect"] == "yandex"

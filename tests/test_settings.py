@@ -83,6 +83,13 @@ def test_bad_values_name_the_variable(tmp_path: Path) -> None:
     assert "PLAYGROUND_DEBUG must be true or false" in res.stderr
 
 
+def test_a_bad_voice_map_is_named_with_what_it_must_be(tmp_path: Path) -> None:
+    for bad in ("{not json", '["alloy", "marina"]', '{"alloy": 3}', '{"alloy": " "}'):
+        res = start({"PLAYGROUND_VOICE_MAP": bad}, tmp_path)
+        assert res.returncode != 0, bad
+        assert "PLAYGROUND_VOICE_MAP must be a JSON object" in res.stderr and '{"alloy": "marina"' in res.stderr
+
+
 def test_prices_come_from_the_environment_and_bad_keys_are_named(tmp_path: Path) -> None:
     res = start({"PLAYGROUND_PRICES": '{"textOutputPer1kTokens": 1.5, "cheap": 1}'}, tmp_path)
     assert "PLAYGROUND_PRICES may only set" in res.stderr
@@ -210,6 +217,7 @@ DOCUMENTED_DEFAULTS: dict[str, Any] = {
         "audioInputPerSecond": 0.02,
         "audioOutputPerSecond": 0.04,
     },
+    "PLAYGROUND_VOICE_MAP": {},  # nothing over the default table (playground/realtime/dialect/voices.py)
 }
 
 
@@ -251,6 +259,7 @@ def test_every_variable_reaches_its_setting(tmp_path: Path) -> None:
         "PLAYGROUND_RETENTION_DAYS": "30",
         "PLAYGROUND_TRIM_BASE64_TO": "-1",
         "PLAYGROUND_PRICES": '{"currency": "$", "audioInputPerSecond": 0.5}',
+        "PLAYGROUND_VOICE_MAP": '{"alloy": " marina ", "newvoice": "newvoice"}',
     }
     got = settings_under(env, tmp_path, [*DOCUMENTED_DEFAULTS, "SECRET_KEY", "DATABASES"])
     assert got.pop("DATABASES")["default"]["TEST"]["NAME"] == env["PLAYGROUND_TEST_DB"]
@@ -274,6 +283,7 @@ def test_every_variable_reaches_its_setting(tmp_path: Path) -> None:
         "PLAYGROUND_RETENTION_DAYS": 30,
         "PLAYGROUND_TRIM_BASE64_TO": -1,
         "PLAYGROUND_PRICES": {**DOCUMENTED_DEFAULTS["PLAYGROUND_PRICES"], "currency": "$", "audioInputPerSecond": 0.5},
+        "PLAYGROUND_VOICE_MAP": {"alloy": "marina", "newvoice": "newvoice"},
     }
 
 

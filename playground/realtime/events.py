@@ -203,6 +203,18 @@ class FunctionCallOutputItem(Strict):
 Item = Annotated[MessageItem | FunctionCallItem | FunctionCallOutputItem, Field(discriminator="type")]
 
 
+class ItemReference(Strict):
+    """An item of the conversation, by id, in a response's own `input`."""
+
+    type: Literal["item_reference"]
+    id: str = Field(min_length=1)
+
+
+ResponseInputItem = Annotated[
+    MessageItem | FunctionCallItem | FunctionCallOutputItem | ItemReference, Field(discriminator="type")
+]
+
+
 class ResponseAudioOutput(Strict):
     format: AudioFormat | None = None
     voice: str | None = None
@@ -221,7 +233,7 @@ class ResponseConfig(Strict):
     max_output_tokens: MaxTokens | None = None
     conversation: Literal["auto", "none"] | str | None = None
     metadata: dict[str, str] | None = None
-    input: list[Item] | None = None
+    input: list[ResponseInputItem] | None = None
     prompt: Any = None
 
 
@@ -377,6 +389,7 @@ def new_event_id() -> str:
 # Parts of pydantic's error locations that name a union member, not a field.
 _UNION_TAGS = frozenset(
     {"int", "str", "float", "bool", "none", "list", "dict", "message", "function_call", "function_call_output"}
+    | {"item_reference"}
     | {"function", "web_search", "file_search", "mcp", "server_vad", "semantic_vad"}
 )
 _FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]*")

@@ -23,6 +23,13 @@ class Direction(models.TextChoices):
     PLAYGROUND = "playground", "playground"
 
 
+class ClientDialect(models.TextChoices):
+    # The playground's own ways in (REST, `/ws/sessions/…`, the console) speak Yandex's dialect as is.
+    YANDEX = "yandex", "Yandex"
+    # `/v1/realtime`: an OpenAI realtime client, translated both ways (realtime/dialect/).
+    OPENAI = "openai", "OpenAI"
+
+
 class RealtimeSession(models.Model):
     """One realtime session: live while its relay runs, a recording forever after."""
 
@@ -40,6 +47,8 @@ class RealtimeSession(models.Model):
         "presets.Preset", on_delete=models.SET_NULL, null=True, blank=True, related_name="sessions"
     )
     preset_version = models.PositiveIntegerField(null=True, blank=True)
+    # The dialect its client spoke; the recording keeps the upstream's wire either way.
+    client_dialect = models.CharField(max_length=10, choices=ClientDialect.choices, default=ClientDialect.YANDEX)
     state = models.CharField(max_length=20, choices=SessionState.choices, default=SessionState.CONNECTING)
     # In words, for people: why the session ended, failed or was interrupted.
     state_reason = models.TextField(blank=True)

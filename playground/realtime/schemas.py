@@ -76,6 +76,10 @@ class SessionOut(Schema):
     # Null unless shared by link; shown only to those who may change the session.
     share_url: str | None
     can_change: bool
+    client_dialect: Literal["yandex", "openai"] = Field(
+        description="The dialect its client spoke: openai for `/v1/realtime` (translated both ways), "
+        "yandex otherwise. The recorded events are the upstream's wire either way."
+    )
     state: str
     state_reason: str
     config: dict[str, Any]
@@ -118,6 +122,7 @@ def session_out(request: HttpRequest, session: RealtimeSession) -> SessionOut:
         if changeable and session.share_token
         else None,
         can_change=changeable,
+        client_dialect=session.client_dialect,  # type: ignore[arg-type]
         state=session.state,
         state_reason=session.state_reason,
         config=session.config,

@@ -23,7 +23,7 @@ from playground.teams.services import share_link_create, share_link_revoke, shar
 from . import selectors
 from .canned import CannedToolOutputs
 from .events import ClientEvent, SessionConfig, SessionUpdate, compact_json, event_to_wire
-from .models import RealtimeSession, SessionState
+from .models import ClientDialect, RealtimeSession, SessionState
 from .resume import RESUMED_KIND, session_resume_plan
 from .runtime import lease, messages
 from .runtime import state as session_state
@@ -68,11 +68,13 @@ async def session_create(
     team_id: Any = None,
     visibility: str | None = None,
     canned: CannedToolOutputs | None = None,
+    client_dialect: str = ClientDialect.YANDEX,
 ) -> RealtimeSession:
     """Open a live session: connect upstream, start its relay, apply the initial config.
 
     `team_id`/`visibility` share its recording with one of the user's teams; `preset` notes where it came from;
-    `canned` answers the model's function calls from a preset's canned tool outputs."""
+    `canned` answers the model's function calls from a preset's canned tool outputs; `client_dialect` says
+    which dialect its client speaks (the relay and the recording speak the upstream's either way)."""
     name = upstream or default_upstream_name()
     if name not in UPSTREAMS:
         raise PlaygroundError(
@@ -99,6 +101,7 @@ async def session_create(
         visibility=shown_to,
         preset=preset,
         preset_version=preset_version,
+        client_dialect=client_dialect,
     )
     try:
         connection = await upstream_obj.connect(options=options or {})

@@ -13,29 +13,14 @@ from django.utils import timezone
 from playground.teams.access import can_change
 
 from . import selectors
+from .dialect.voices import YANDEX_VOICES
 from .events import CLIENT_EVENTS
 from .forms import RecordingFilterForm
 from .upstreams import UPSTREAMS, default_upstream_name
 
 # SpeechKit voices the session panel offers (Yandex's default first). A voice the server reports
 # that is not listed here is still shown, so this list only has to be a good start.
-SPEECHKIT_VOICES = (
-    "marina",
-    "dasha",
-    "alena",
-    "filipp",
-    "jane",
-    "omazh",
-    "zahar",
-    "ermil",
-    "madirus",
-    "alexander",
-    "kirill",
-    "anton",
-    "lera",
-    "masha",
-    "julia",
-)
+SPEECHKIT_VOICES = YANDEX_VOICES
 AUDIO_FORMATS = ("audio/pcm", "audio/pcmu", "audio/pcma")
 INPUT_LANGUAGES = ("ru-RU", "en-US", "kk-KZ", "uz-UZ", "de-DE", "fr-FR", "es-ES", "it-IT", "pt-PT", "tr-TR")
 

@@ -25,8 +25,14 @@ CHROMIUM_FLAGS = [
 
 
 @pytest.fixture(scope="session")
-def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with served_playground(tmp_path_factory.mktemp("live")) as url:
+def live_var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The served playground's PLAYGROUND_VAR_DIR (live_server.manage runs commands against it)."""
+    return tmp_path_factory.mktemp("live")
+
+
+@pytest.fixture(scope="session")
+def live_url(live_var_dir: Path) -> Iterator[str]:
+    with served_playground(live_var_dir) as url:
         yield url
 
 

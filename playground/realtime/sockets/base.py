@@ -97,6 +97,22 @@ class Refusal:
     event_id: str | None = None  # the refused client event's own id, if it had one
 
 
+def parse_message(text_data: str | None) -> Any:
+    """A client's message as JSON, or the Refusal saying why it is not."""
+    if text_data is None:
+        return Refusal("Send client events as JSON text messages, not binary.", code="invalid_json")
+    try:
+        return json.loads(text_data)
+    except ValueError as exc:
+        return Refusal(f"The message is not JSON: {exc}.", code="invalid_json", field="body")
+
+
+def client_event_id(data: Any) -> str | None:
+    """The client event's own id, if it has a usable one (an error about the event names it)."""
+    event_id = data.get("event_id") if isinstance(data, dict) else None
+    return event_id if isinstance(event_id, str) else None
+
+
 async def _as_is(text: str) -> list[str]:
     return [text]
 
@@ -239,15 +255,14 @@ class RelaySocketConsumer(AsyncWebsocketConsumer):
 
     async def _to_relay(self, text_data: str | None) -> Refusal | None:
         """Send one client event on to the session's relay, or say why not."""
-        if text_data is None:
-            return Refusal("Send client events as JSON text messages, not binary.", code="invalid_json")
-        try:
-            data = json.loads(text_data)
-        except ValueError as exc:
-            return Refusal(f"The message is not JSON: {exc}.", code="invalid_json", field="body")
-        event_id = data.get("event_id") if isinstance(data, dict) else None
-        if not isinstance(event_id, str):
-            event_id = None
+        data = parse_message(text_data)
+        if isinstance(data, Refusal):
+            return data
+        return await self.event_to_relay(data)
+
+    async def event_to_relay(self, data: Any) -> Refusal | None:
+        """Validate one client event (Yandex's form) and send it to the session's relay, or say why not."""
+        event_id = client_event_id(data)
         try:
             event = parse_client_event(data)
         except ClientEventError as exc:

@@ -1,15 +1,20 @@
-"""WebSocket `/v1/realtime?model=…`: the OpenAI realtime protocol, through the playground.
+"""WebSocket `/v1/realtime?model=…`: the OpenAI realtime protocol, through the playground, to Yandex.
 
-Any OpenAI-realtime client (the official `openai` SDK with `websocket_base_url=ws://host/v1`)
-connects with `Authorization: Bearer <playground API token>`. The playground opens an ordinary
-recorded session on the default upstream (listed, watchable live, savable as a preset) and the
-socket speaks the plain protocol: each message is ONE server event, exactly as the upstream sent it,
-and each message from the client is one client event.
+Any OpenAI-realtime client (the official `openai` SDK with `websocket_base_url=ws://host/v1`, the
+Agents SDK with `model_config={"url": …}`) connects with `Authorization: Bearer <playground API token>`.
+The playground opens an ordinary recorded session on the default upstream (listed, watchable live,
+savable as a preset, marked `client_dialect: openai`), and this socket is an adapter: the client
+speaks OpenAI's GA dialect exactly as the SDKs' types define it (audio/pcm at 24 kHz, G.711, semantic
+VAD, OpenAI's voices), the upstream Yandex's. Each client event is translated (realtime/dialect/)
+before it is validated against Yandex's schema and sent to the relay, each server event before it is
+sent to the client, so the recording keeps the upstream's wire. docs/openai-compat.md has the table.
 
 - `model` naming a preset visible to the user (its id, or a builtin preset's slug) applies its
   session config as the opening `session.update` and answers function calls from its canned tool
   outputs; any other model string uses the default upstream and model.
-- An invalid client event gets an OpenAI-style `error` event naming the param; nothing is forwarded.
+- A field Yandex cannot take is dropped and named in an `error` event (`param`), the rest applies; an
+  event that cannot be served at all, or is invalid, gets an OpenAI-style `error` event naming the
+  param and nothing is forwarded.
 - No or a bad token: the handshake is refused with HTTP 401 (a JSON body in OpenAI's error shape)
   where the server supports ASGI's denial response (uvicorn does); otherwise it is closed with 4401.
 - The session refused at connect: an `error` event, then close 1013 (too many live sessions, 429)
@@ -32,17 +37,20 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
+from django.conf import settings
+
 from playground.db import db
 from playground.errors import PlaygroundError
 from playground.presets import selectors as preset_selectors
 from playground.presets import services as preset_services
 
 from .. import services
+from ..dialect import OpenAIDialect, VoiceMap
 from ..events import compact_json
-from ..models import SessionState
+from ..models import ClientDialect, SessionState
 from ..runtime import messages
 from ..runtime.follow import GapNotRecorded
-from .base import Refusal, RelaySocketConsumer
+from .base import Refusal, RelaySocketConsumer, client_event_id, parse_message
 from .session import CLOSE_UNAUTHENTICATED
 
 log = logging.getLogger(__name__)
@@ -96,6 +104,8 @@ def split_frames(text: str) -> Iterator[tuple[str, str]]:
 
 
 class OpenAICompatConsumer(RelaySocketConsumer):
+    dialect: OpenAIDialect
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -103,6 +113,8 @@ class OpenAICompatConsumer(RelaySocketConsumer):
             return
         model = parse_qs(self.scope.get("query_string", b"").decode()).get("model", [""])[0]
         await self.accept()
+        # Before the session exists: its first events (session.created) are translated too.
+        self.dialect = OpenAIDialect(VoiceMap(settings.PLAYGROUND_VOICE_MAP))
         try:
             found = await db(preset_selectors.preset_for_model, user=user, model=model)
             config, canned, preset, version = None, None, None, None
@@ -111,7 +123,12 @@ class OpenAICompatConsumer(RelaySocketConsumer):
                 version = latest.number
                 config, canned = preset_services.preset_session_setup(content=latest.content)
             session = await services.session_create(
-                user=user, session=config, preset=preset, preset_version=version, canned=canned
+                user=user,
+                session=config,
+                preset=preset,
+                preset_version=version,
+                canned=canned,
+                client_dialect=ClientDialect.OPENAI,
             )
         except PlaygroundError as exc:
             code = {429: "session_limit_reached", 502: "upstream_error"}.get(exc.status, "session_not_created")
@@ -148,13 +165,38 @@ class OpenAICompatConsumer(RelaySocketConsumer):
     async def relay_error(self, message: messages.ErrorMessage) -> None:
         await self.send(text_data=error_event(message["message"], code="upstream_error", kind="server_error"))
 
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """A client event in OpenAI's dialect: translated, the dropped fields named, then on to the relay."""
+        data = parse_message(text_data)
+        if isinstance(data, Refusal):
+            await self.refuse(data)
+            return
+        event_id = client_event_id(data)
+        translated = self.dialect.from_client(data)
+        if translated.refused is not None:
+            problem = translated.refused
+            await self.refuse(Refusal(problem.message, code=problem.code, field=problem.param, event_id=event_id))
+            return
+        for problem in translated.dropped:
+            await self.send(
+                text_data=error_event(problem.message, code=problem.code, param=problem.param, event_id=event_id)
+            )
+        for event in translated.events:  # e.g. the resampler's last few ms, then the commit
+            refusal = await self.event_to_relay(event)
+            if refusal is not None:
+                await self.refuse(refusal)
+                return
+        translated.applied()  # Yandex's schema took it: the client's formats and voice names change now
+
     # --- the hooks of base.py -------------------------------------------------------------
 
     async def deliver(self, text: str) -> None:
-        """Each server event of a message of frames as a message of its own; notices end the session."""
+        """Each server event of a message of frames, translated, as a message of its own (or none, or two:
+        audio the resampler holds back comes with the next delta); notices end the session."""
         for direction, data in split_frames(text):
             if direction == "server":
-                await self.send(text_data=data)
+                for event in self.dialect.from_server(data):
+                    await self.send(text_data=event)
             elif direction == "playground":
                 await self._notice(json.loads(data))
                 if not self.following:
