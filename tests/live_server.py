@@ -68,10 +68,11 @@ def manage(var_dir: Path, *args: str, env: dict[str, str] | None = None) -> str:
 
 @contextmanager
 def served_process(
-    var_dir: Path, *, env: dict[str, str] | None = None, migrate: bool = True, name: str = "server"
+    var_dir: Path, *, env: dict[str, str] | None = None, migrate: bool = True, name: str = "server", workers: int = 1
 ) -> Iterator[ServedProcess]:
     """Serve the playground from one uvicorn process (migrating first unless told not to), as
-    `make run` does; several can share PostgreSQL and Redis, as `make serve`'s workers do."""
+    `make run` does; several can share PostgreSQL and Redis, as `make serve`'s workers do. With `workers`,
+    one uvicorn with that many worker processes on one port, exactly as `make serve` runs it."""
     full_env = playground_env(var_dir, env)
     if migrate:
         subprocess.run(
@@ -94,6 +95,7 @@ def served_process(
             "websockets-sansio",
             "--lifespan",
             "off",
+            *(["--workers", str(workers)] if workers > 1 else []),
         ],
         cwd=ROOT,
         env=full_env,
