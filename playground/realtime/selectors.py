@@ -99,10 +99,6 @@ def session_shared_or_404(*, token: str) -> RealtimeSession:
     return session
 
 
-def session_live_count() -> int:
-    return RealtimeSession.objects.filter(state__in=[SessionState.LIVE, SessionState.CONNECTING]).count()
-
-
 def event_frames(*, session_id: Any, after: int = 0, upto: int | None = None, limit: int = 1000) -> list[Frame]:
     qs = SessionEvent.objects.filter(session_id=session_id, seq__gt=after)
     if upto is not None:
