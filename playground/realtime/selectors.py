@@ -12,7 +12,7 @@ from django.db.models.functions import Now
 from playground.errors import PlaygroundError
 from playground.teams.access import visible_q, with_my_role
 
-from .models import RealtimeSession, SessionEvent, SessionState
+from .models import RealtimeSession, SessionEvent
 from .runtime.frames import Frame
 
 # A live session whose lease (heartbeat_at) is older than this lost its worker: the sweeper
