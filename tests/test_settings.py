@@ -34,8 +34,9 @@ def start(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[st
 def test_defaults_are_sqlite_and_in_memory_layer(tmp_path: Path) -> None:
     res = start({}, tmp_path)
     assert res.returncode == 0, res.stderr
+    # django-prometheus' wrapper of Django's backend (its queries counted for /metrics), nothing else changed.
     assert res.stdout.split() == [
-        "django.db.backends.sqlite3",
+        "django_prometheus.db.backends.sqlite3",
         "playground.realtime.runtime.layers.FastInMemoryChannelLayer",
     ]
     assert (tmp_path / "secret_key").exists()
@@ -48,12 +49,12 @@ def test_urls_switch_to_postgresql_and_redis(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     # Pub/sub by default: docs/benchmarks.md measured RedisChannelLayer falling behind from ~25 sessions.
     assert res.stdout.split() == [
-        "django.db.backends.postgresql",
+        "django_prometheus.db.backends.postgresql",
         "playground.realtime.runtime.pubsub_layer.BatchingPubSubChannelLayer",
     ]
     env = {"PLAYGROUND_DATABASE_URL": "postgres://u@db:5432/x", "PLAYGROUND_REDIS_URL": "redis://r:6379/0"}
     res = start({**env, "PLAYGROUND_CHANNEL_LAYER": "redis"}, tmp_path)
-    assert res.stdout.split() == ["django.db.backends.postgresql", "channels_redis.core.RedisChannelLayer"]
+    assert res.stdout.split() == ["django_prometheus.db.backends.postgresql", "channels_redis.core.RedisChannelLayer"]
     res = start({**env, "PLAYGROUND_CHANNEL_LAYER": "rabbit"}, tmp_path)
     assert res.returncode != 0 and "PLAYGROUND_CHANNEL_LAYER is 'rabbit': use redis or pubsub." in res.stderr
 
