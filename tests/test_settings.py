@@ -204,6 +204,7 @@ DOCUMENTED_DEFAULTS: dict[str, Any] = {
     "PLAYGROUND_SIGNUPS_PER_HOUR": 10,
     "PLAYGROUND_RETENTION_DAYS": 0,
     "PLAYGROUND_TRIM_BASE64_TO": 64,
+    "PLAYGROUND_METRICS_TOKEN": "",
     "PLAYGROUND_PRICES": {
         "currency": "₽",
         "textInputPer1kTokens": 0.2,
@@ -220,8 +221,10 @@ def test_unset_and_empty_variables_mean_the_documented_defaults(tmp_path: Path) 
     names += ["PLAYGROUND_SECRET_KEY", "PLAYGROUND_DATABASE_URL", "PLAYGROUND_REDIS_URL", "PLAYGROUND_TEST_DB"]
     empty = {name: "" for name in names if name.startswith(("PLAYGROUND_", "YC_"))}
     for env in ({}, empty):
-        got = settings_under(env, tmp_path, [*DOCUMENTED_DEFAULTS, "DATABASES", "VAR_DIR"])
+        got = settings_under(env, tmp_path, [*DOCUMENTED_DEFAULTS, "DATABASES", "VAR_DIR", "PLAYGROUND_METRICS_DIR"])
         assert got.pop("VAR_DIR") == str(tmp_path)
+        # One directory per server under var/metrics (this process is a server of its own: its pid).
+        assert Path(got.pop("PLAYGROUND_METRICS_DIR")).parent == tmp_path / "metrics"
         assert got.pop("DATABASES")["default"]["TEST"]["NAME"] == str(tmp_path / "test.sqlite3")
         assert got == DOCUMENTED_DEFAULTS, env
 
@@ -252,6 +255,7 @@ def test_every_variable_reaches_its_setting(tmp_path: Path) -> None:
         "PLAYGROUND_RETENTION_DAYS": "30",
         "PLAYGROUND_TRIM_BASE64_TO": "-1",
         "PLAYGROUND_PRICES": '{"currency": "$", "audioInputPerSecond": 0.5}',
+        "PLAYGROUND_METRICS_TOKEN": "scrape-token",
     }
     got = settings_under(env, tmp_path, [*DOCUMENTED_DEFAULTS, "SECRET_KEY", "DATABASES"])
     assert got.pop("DATABASES")["default"]["TEST"]["NAME"] == env["PLAYGROUND_TEST_DB"]
