@@ -13,6 +13,10 @@ from playground.handler import LoopASGIHandler  # noqa: E402
 
 django_asgi_app = LoopASGIHandler()
 
+from playground import metrics  # noqa: E402
+
+metrics.worker_started()
+
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from playground.accounts.auth import BearerOrCookieAuthMiddleware  # noqa: E402

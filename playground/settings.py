@@ -8,7 +8,10 @@ local defaults are checked at start-up and refused loudly.
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import secrets
+import shutil
 from pathlib import Path
 from typing import Literal, TypeVar, get_args
 
@@ -57,6 +60,8 @@ class _Env(BaseSettings):
     PLAYGROUND_TRIM_BASE64_TO: int = 64
     PLAYGROUND_PRICES: str = ""  # a JSON object, checked below against the placeholder keys
     PLAYGROUND_VOICE_MAP: str = ""  # a JSON object of voice names, checked below
+    PLAYGROUND_METRICS_TOKEN: str = ""
+    PLAYGROUND_METRICS_DIR: Path | None = None  # default: metrics/ in PLAYGROUND_VAR_DIR
 
 
 class _DeployEnv(BaseSettings):
@@ -130,6 +135,9 @@ else:
 CSRF_TRUSTED_ORIGINS = _comma_list(_env.PLAYGROUND_CSRF_TRUSTED_ORIGINS)
 
 INSTALLED_APPS = [
+    # First, so /api/docs serves Swagger UI from the playground's own static files (no CDN, no inline
+    # script: the Content-Security-Policy below allows neither).
+    "ninja",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -149,7 +157,10 @@ INSTALLED_APPS = [
 # Django's stock middleware, subclassed to run in the event loop where they do no I/O
 # (playground/middleware.py): under ASGI each would otherwise cost two thread hops.
 MIDDLEWARE = [
+    # Requests counted and timed (django-prometheus) around everything else.
+    "playground.middleware.LoopPrometheusBeforeMiddleware",
     "playground.middleware.LoopSecurityMiddleware",
+    "playground.middleware.LoopCSPMiddleware",
     # Static files from the app server itself (uvicorn serves none of its own), async-native.
     "servestatic.middleware.ServeStaticMiddleware",
     "playground.middleware.LoopSessionMiddleware",
@@ -158,6 +169,7 @@ MIDDLEWARE = [
     "playground.middleware.LoopAuthenticationMiddleware",
     "playground.middleware.LoopMessageMiddleware",
     "playground.middleware.LoopXFrameOptionsMiddleware",
+    "playground.middleware.LoopPrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "playground.urls"
@@ -200,8 +212,15 @@ else:
             "CONN_MAX_AGE": None,
         }
     }
+# Queries counted and timed for /metrics: django-prometheus' wrappers of the same backends (vendor unchanged).
+_COUNTED_ENGINES = {
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+}
+DATABASES["default"]["ENGINE"] = _COUNTED_ENGINES.get(DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])
 
 _redis_url = _env.PLAYGROUND_REDIS_URL
+PLAYGROUND_REDIS_URL = _redis_url  # /readyz pings it
 # With Redis: `pubsub` (RedisPubSubChannelLayer: messages are published, never queued, so none is
 # dropped at a capacity) or `redis` (RedisChannelLayer: per-channel lists). docs/benchmarks.md compares them.
 PLAYGROUND_CHANNEL_LAYER = _env.PLAYGROUND_CHANNEL_LAYER
@@ -366,6 +385,67 @@ if _env.PLAYGROUND_VOICE_MAP:
 
 if not DEBUG and (YC_API_KEY or YC_IAM_TOKEN) and not YC_FOLDER_ID:
     raise ImproperlyConfigured("YC_FOLDER_ID is required with YC_API_KEY or YC_IAM_TOKEN.")
+
+# --- Operations: /healthz, /readyz, /metrics (playground/ops.py, playground/metrics.py) ------------------
+# /metrics answers loopback without a token; from anywhere else only with `Authorization: Bearer <this>`.
+PLAYGROUND_METRICS_TOKEN = _env.PLAYGROUND_METRICS_TOKEN
+
+
+def _metrics_dir() -> Path:
+    """Where this process keeps its figures for prometheus-client's multiprocess mode.
+
+    One directory per server: the worker processes of one `uvicorn --workers N` (`make serve`) share
+    their supervisor's (their parent's pid), so a scrape on any of them reads all their files; a
+    lone process (`make run`, each test server) has its own. Directories of servers no longer running
+    are removed here, so each server starts its counters from zero."""
+    root = _env.PLAYGROUND_METRICS_DIR or VAR_DIR / "metrics"
+    parent = multiprocessing.parent_process()
+    server = parent.pid if parent is not None and parent.pid is not None else os.getpid()
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.iterdir():
+        if old.name.isdigit() and int(old.name) != server and not _alive(int(old.name)):
+            shutil.rmtree(old, ignore_errors=True)
+    path = root / str(server)
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+PLAYGROUND_METRICS_DIR = _metrics_dir()
+# prometheus-client reads it when first imported (this module runs before anything imports it): set, not
+# defaulted, so a server started from a process that had its own (a test) never writes into that one's.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PLAYGROUND_METRICS_DIR)
+
+# --- Content-Security-Policy (django-csp; docs/security.md) ------------------------------------------------
+# Every page's scripts are files of the playground's own (native ES modules, theme.js), its data comes as
+# json_script (data, never run), and it connects only to itself (REST, its WebSockets): nothing else is
+# allowed, so no text of a recording (shared replay pages are public) can ever run as script.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "worker-src": ["'self'"],
+        "connect-src": ["'self'"],
+        # Swagger UI's (/api/docs) and the admin's icons are data: URLs; exports download through blob: URLs.
+        "img-src": ["'self'", "data:"],
+        "media-src": ["'self'", "blob:"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 LOGGING = {
     "version": 1,

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from playground import ops
 from playground.accounts import views as account_views
 from playground.api import api
 from playground.presets import views as preset_views
@@ -28,4 +29,7 @@ urlpatterns = [
     path("accounts/signup/", account_views.signup, name="signup"),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
+    path("healthz", ops.healthz, name="healthz"),
+    path("readyz", ops.readyz, name="readyz"),
+    path("metrics", ops.metrics_view, name="metrics"),
 ]

@@ -12,6 +12,29 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from playground.accounts.services import api_token_create, user_get_or_create
+from tests.loopback import LoopbackGuard
+
+# Yandex's credentials and folder: a developer may have them exported; no test may use them by accident.
+YC_VARIABLES = ("YC_API_KEY", "YC_IAM_TOKEN", "YC_FOLDER_ID")
+
+
+@pytest.fixture(autouse=True)
+def _no_yandex(monkeypatch: pytest.MonkeyPatch, settings: Any) -> Any:
+    """No test reaches Yandex: every YC_* variable is cleared from the environment (servers and scripts the
+    test starts inherit it) and from the settings (read once, at start-up), and nothing may leave loopback.
+
+    A test that plays Yandex sets the settings again itself, pointing PLAYGROUND_YANDEX_URL at a local fake
+    (tests/test_yandex_upstream.py); tests/test_no_yandex.py runs tests with real-looking credentials exported."""
+    import os
+
+    for name in [n for n in os.environ if n.startswith("YC_")]:
+        monkeypatch.delenv(name)
+    for name in YC_VARIABLES:
+        setattr(settings, name, "")
+    guard = LoopbackGuard()
+    guard.install(monkeypatch)
+    yield guard
+    assert not guard.refused, f"the test tried to leave loopback: {guard.refused}"
 
 
 @pytest.fixture

@@ -114,10 +114,12 @@ def served_process(
     migrate: bool = True,
     name: str = "server",
     tls: tuple[Path, Path] | None = None,
+    workers: int = 1,
 ) -> Iterator[ServedProcess]:
     """Serve the playground from one uvicorn process (migrating first unless told not to), as
     `make run` does; several can share PostgreSQL and Redis, as `make serve`'s workers do.
-    `tls`: (certificate, key) to serve HTTPS and WSS, as behind a TLS-terminating uvicorn."""
+    `tls`: (certificate, key) to serve HTTPS and WSS, as behind a TLS-terminating uvicorn. With `workers`,
+    one uvicorn with that many worker processes on one port, exactly as `make serve` runs it."""
     full_env = playground_env(var_dir, env)
     if migrate:
         subprocess.run(
@@ -141,6 +143,7 @@ def served_process(
             "--lifespan",
             "off",
             *(["--ssl-certfile", str(tls[0]), "--ssl-keyfile", str(tls[1])] if tls else []),
+            *(["--workers", str(workers)] if workers > 1 else []),
         ],
         cwd=ROOT,
         env=full_env,

@@ -19,7 +19,10 @@ from tests.test_relay_path import create_session
 
 PCM_SILENCE = base64.b64encode(b"\x00\x00" * 4410).decode()
 
-# type -> (good body, the server event the emulator answers with, bad body, the field the 422 names)
+# type -> (good body, the server event the emulator answers with, bad body, the field the 422 names). An
+# `error:<code>` answer is the emulator's refusal (the event names an item that is not there, an empty buffer,
+# no response to cancel, an event Yandex does not support yet): its code, and its `event_id` the event's own.
+# tests/test_relay_contract.py has the success paths of those, on real items and audio.
 CASES: dict[str, tuple[dict[str, Any], str, dict[str, Any], str]] = {
     "session.update": (
         {"session": {"instructions": "Be brief.", "audio": {"output": {"voice": "dasha", "role": "good"}}}},
@@ -33,7 +36,7 @@ CASES: dict[str, tuple[dict[str, Any], str, dict[str, Any], str]] = {
         {"audio": "not base64!!"},
         "audio",
     ),
-    "input_audio_buffer.commit": ({}, "error", {"audio": "AAAA"}, "audio"),
+    "input_audio_buffer.commit": ({}, "error:input_audio_buffer_commit_empty", {"audio": "AAAA"}, "audio"),
     "input_audio_buffer.clear": ({}, "input_audio_buffer.cleared", {"item_id": "x"}, "item_id"),
     "conversation.item.create": (
         {"item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}},
@@ -41,22 +44,22 @@ CASES: dict[str, tuple[dict[str, Any], str, dict[str, Any], str]] = {
         {"item": {"type": "message", "role": "robot", "content": []}},
         "item.role",
     ),
-    "conversation.item.retrieve": ({"item_id": "item_x"}, "error", {}, "item_id"),
+    "conversation.item.retrieve": ({"item_id": "item_x"}, "error:item_not_found", {}, "item_id"),
     "conversation.item.truncate": (
         {"item_id": "item_x", "content_index": 0, "audio_end_ms": 100},
-        "error",
+        "error:item_not_found",
         {"item_id": "item_x", "content_index": 0, "audio_end_ms": -5},
         "audio_end_ms",
     ),
-    "conversation.item.delete": ({"item_id": "item_x"}, "error", {"item_id": 12}, "item_id"),
+    "conversation.item.delete": ({"item_id": "item_x"}, "error:item_not_found", {"item_id": 12}, "item_id"),
     "response.create": (
         {"response": {"instructions": "Answer in one word.", "output_modalities": ["text"]}},
         "response.done",
         {"response": {"max_output_tokens": 0}},
         "response.max_output_tokens",
     ),
-    "response.cancel": ({}, "error", {"response_id": ["r"]}, "response_id"),
-    "output_audio_buffer.clear": ({}, "error", {"unexpected": True}, "unexpected"),
+    "response.cancel": ({}, "error:response_cancel_not_active", {"response_id": ["r"]}, "response_id"),
+    "output_audio_buffer.clear": ({}, "error:unsupported_event", {"unexpected": True}, "unexpected"),
 }
 
 
@@ -79,12 +82,15 @@ async def test_client_event_happy_path(api: httpx.AsyncClient, watch: Any, event
     sent = next(f for f in frames if f["seq"] == ack["seq"])
     assert sent["direction"] == "client"
     assert sent["event"] == {"type": event_type, "event_id": ack["event_id"], **good}
-    if answer:
-        # The emulator answered (an `error` where Yandex's docs say the event is not supported
-        # or the item does not exist: shown plainly, like any other server event).
-        frames = await watcher.receive_until(
-            lambda f: f["seq"] > ack["seq"] and "event" in f and f["event"]["type"] == answer
+    if answer.startswith("error:"):
+        code = answer.split(":", 1)[1]
+        refused = await watcher.receive_until(
+            lambda f: f["seq"] > ack["seq"] and "event" in f and f["event"]["type"] == "error"
         )
+        error = next(f for f in refused if f["seq"] > ack["seq"] and f["event"]["type"] == "error")["event"]["error"]
+        assert (error["code"], error["event_id"]) == (code, ack["event_id"]), error
+    elif answer:
+        await watcher.receive_until(lambda f: f["seq"] > ack["seq"] and "event" in f and f["event"]["type"] == answer)
 
 
 @pytest.mark.parametrize("event_type", list(CASES))

@@ -34,8 +34,9 @@ def start(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[st
 def test_defaults_are_sqlite_and_in_memory_layer(tmp_path: Path) -> None:
     res = start({}, tmp_path)
     assert res.returncode == 0, res.stderr
+    # django-prometheus' wrapper of Django's backend (its queries counted for /metrics), nothing else changed.
     assert res.stdout.split() == [
-        "django.db.backends.sqlite3",
+        "django_prometheus.db.backends.sqlite3",
         "playground.realtime.runtime.layers.FastInMemoryChannelLayer",
     ]
     assert (tmp_path / "secret_key").exists()
@@ -48,12 +49,12 @@ def test_urls_switch_to_postgresql_and_redis(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     # Pub/sub by default: docs/benchmarks.md measured RedisChannelLayer falling behind from ~25 sessions.
     assert res.stdout.split() == [
-        "django.db.backends.postgresql",
+        "django_prometheus.db.backends.postgresql",
         "playground.realtime.runtime.pubsub_layer.BatchingPubSubChannelLayer",
     ]
     env = {"PLAYGROUND_DATABASE_URL": "postgres://u@db:5432/x", "PLAYGROUND_REDIS_URL": "redis://r:6379/0"}
     res = start({**env, "PLAYGROUND_CHANNEL_LAYER": "redis"}, tmp_path)
-    assert res.stdout.split() == ["django.db.backends.postgresql", "channels_redis.core.RedisChannelLayer"]
+    assert res.stdout.split() == ["django_prometheus.db.backends.postgresql", "channels_redis.core.RedisChannelLayer"]
     res = start({**env, "PLAYGROUND_CHANNEL_LAYER": "rabbit"}, tmp_path)
     assert res.returncode != 0 and "PLAYGROUND_CHANNEL_LAYER is 'rabbit': use redis or pubsub." in res.stderr
 
@@ -210,6 +211,7 @@ DOCUMENTED_DEFAULTS: dict[str, Any] = {
     "PLAYGROUND_SIGNUPS_PER_HOUR": 10,
     "PLAYGROUND_RETENTION_DAYS": 0,
     "PLAYGROUND_TRIM_BASE64_TO": 64,
+    "PLAYGROUND_METRICS_TOKEN": "",
     "PLAYGROUND_PRICES": {
         "currency": "₽",
         "textInputPer1kTokens": 0.2,
@@ -227,8 +229,10 @@ def test_unset_and_empty_variables_mean_the_documented_defaults(tmp_path: Path) 
     names += ["PLAYGROUND_SECRET_KEY", "PLAYGROUND_DATABASE_URL", "PLAYGROUND_REDIS_URL", "PLAYGROUND_TEST_DB"]
     empty = {name: "" for name in names if name.startswith(("PLAYGROUND_", "YC_"))}
     for env in ({}, empty):
-        got = settings_under(env, tmp_path, [*DOCUMENTED_DEFAULTS, "DATABASES", "VAR_DIR"])
+        got = settings_under(env, tmp_path, [*DOCUMENTED_DEFAULTS, "DATABASES", "VAR_DIR", "PLAYGROUND_METRICS_DIR"])
         assert got.pop("VAR_DIR") == str(tmp_path)
+        # One directory per server under var/metrics (this process is a server of its own: its pid).
+        assert Path(got.pop("PLAYGROUND_METRICS_DIR")).parent == tmp_path / "metrics"
         assert got.pop("DATABASES")["default"]["TEST"]["NAME"] == str(tmp_path / "test.sqlite3")
         assert got == DOCUMENTED_DEFAULTS, env
 
@@ -260,6 +264,7 @@ def test_every_variable_reaches_its_setting(tmp_path: Path) -> None:
         "PLAYGROUND_TRIM_BASE64_TO": "-1",
         "PLAYGROUND_PRICES": '{"currency": "$", "audioInputPerSecond": 0.5}',
         "PLAYGROUND_VOICE_MAP": '{"alloy": " marina ", "newvoice": "newvoice"}',
+        "PLAYGROUND_METRICS_TOKEN": "scrape-token",
     }
     got = settings_under(env, tmp_path, [*DOCUMENTED_DEFAULTS, "SECRET_KEY", "DATABASES"])
     assert got.pop("DATABASES")["default"]["TEST"]["NAME"] == env["PLAYGROUND_TEST_DB"]

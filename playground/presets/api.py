@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.http import HttpRequest
-from ninja import Body, Field, Query, Router, Schema, Status
+from ninja import Body, Field, Path, Query, Router, Schema, Status
 
 from playground.accounts.auth import api_auth
 from playground.db import db
@@ -103,9 +103,13 @@ class DiffOut(Schema):
     diff: str
 
 
+# Version numbers are PositiveIntegerField: a bigger number would fail in the database, not be "not found".
+VERSION_MAX = 2_147_483_647
+
+
 class DiffQuery(Schema):
-    from_: int = Field(..., alias="from", ge=1)
-    to: int = Field(..., ge=1)
+    from_: int = Field(..., alias="from", ge=1, le=VERSION_MAX)
+    to: int = Field(..., ge=1, le=VERSION_MAX)
 
 
 class ListQuery(Schema):
@@ -343,7 +347,9 @@ async def preset_version_list(request: HttpRequest, preset_id: str) -> Any:
 
 
 @router.get("/presets/{preset_id}/versions/{number}", response={200: VersionDetailOut, 404: ErrorOut, 422: ErrorOut})
-async def preset_version_detail(request: HttpRequest, preset_id: str, number: int) -> Any:
+async def preset_version_detail(
+    request: HttpRequest, preset_id: str, number: int = Path(..., ge=1, le=VERSION_MAX)
+) -> Any:
     preset = await _get(request, preset_id)
     version = await db(selectors.preset_version_get, preset=preset, number=number)
     if version is None:

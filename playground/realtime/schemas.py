@@ -135,7 +135,10 @@ def session_out(request: HttpRequest, session: RealtimeSession) -> SessionOut:
 
 
 class EventsQuery(Schema):
-    after: int = Field(0, ge=0, description="Only events with seq greater than this (seq starts at 1).")
+    # seq is a PositiveIntegerField: past its range the database would fail instead of finding nothing.
+    after: int = Field(
+        0, ge=0, le=2_147_483_647, description="Only events with seq greater than this (seq starts at 1)."
+    )
     limit: int = Field(1000, ge=1, le=10_000)
     trim: bool = Field(False, description="Shorten base64 audio, saying so in the frame's `trimmed` field.")
 

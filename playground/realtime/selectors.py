@@ -12,7 +12,7 @@ from django.db.models.functions import Now
 from playground.errors import PlaygroundError
 from playground.teams.access import visible_q, with_my_role
 
-from .models import RealtimeSession, SessionEvent, SessionState
+from .models import RealtimeSession, SessionEvent
 from .runtime.frames import Frame
 
 # A live session whose lease (heartbeat_at) is older than this lost its worker: the sweeper
@@ -97,10 +97,6 @@ def session_shared_or_404(*, token: str) -> RealtimeSession:
     if session is None:
         raise PlaygroundError("This share link is unknown or was revoked.", status=404)
     return session
-
-
-def session_live_count() -> int:
-    return RealtimeSession.objects.filter(state__in=[SessionState.LIVE, SessionState.CONNECTING]).count()
 
 
 def event_frames(*, session_id: Any, after: int = 0, upto: int | None = None, limit: int = 1000) -> list[Frame]:

@@ -7,15 +7,15 @@ work from any worker whichever worker holds the relay. State changes are runtime
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from typing import Any
 
 from channels.layers import get_channel_layer
-from django.conf import settings
 
 from playground.db import db
 from playground.errors import PlaygroundError
-from playground.limits import session_quota_check
+from playground.limits import Opening, session_gate
 from playground.recordings.retention import recordings_prune_due
 from playground.teams.access import can_change
 from playground.teams.services import share_link_create, share_link_revoke, sharing_target, visibility_set
@@ -44,17 +44,11 @@ def sessions_mark_stale() -> int:
     return len(ended)
 
 
-def _live_sessions_check() -> None:
-    """Refuse a new session when the deployment's live sessions are at the limit (429)."""
+def _before_opening() -> None:
+    """Housekeeping as sessions open, outside the gate's lock: a dead worker's sessions stop counting
+    as live (the sweeper may not have run yet), and recordings past retention go."""
     sessions_mark_stale()
     recordings_prune_due()
-    live = selectors.session_live_count()
-    if live >= settings.PLAYGROUND_MAX_LIVE_SESSIONS:
-        raise PlaygroundError(
-            f"{live} sessions are live, the most this deployment allows (PLAYGROUND_MAX_LIVE_SESSIONS="
-            f"{settings.PLAYGROUND_MAX_LIVE_SESSIONS}). Close one and try again.",
-            status=429,
-        )
 
 
 async def session_create(
@@ -89,10 +83,9 @@ async def session_create(
             field="upstream",
         )
     team, shown_to = await db(sharing_target, user=user, team_id=team_id, visibility=visibility)
-    await db(_live_sessions_check)
-    await db(session_quota_check, user=user)  # per-user limits (playground/limits.py)
+    await db(_before_opening)
     config = session.model_dump(mode="json", exclude_unset=True) if session else {}
-    row = await db(
+    begin = functools.partial(
         session_state.session_begin,
         owner=user,
         upstream=name,
@@ -103,6 +96,8 @@ async def session_create(
         preset_version=preset_version,
         client_dialect=client_dialect,
     )
+    # The limits and the new `connecting` row in one step (playground/limits.py): a burst cannot overshoot.
+    row = await db(session_gate, opening=Opening(user=user), take=begin)
     try:
         connection = await upstream_obj.connect(options=options or {})
     except UpstreamError as exc:
@@ -227,10 +222,11 @@ async def session_resume(*, user: Any, session: RealtimeSession) -> RealtimeSess
         raise PlaygroundError(
             f"Session {session.id} ran on upstream {session.upstream!r}, which is not configured here.", status=409
         )
-    await db(_live_sessions_check)
-    await db(session_quota_check, user=user)
+    await db(_before_opening)
     before = {"state": session.state, "reason": session.state_reason, "ended_at": session.ended_at}
-    if not await db(session_state.session_resume_claim, session_id=session.id, state=session.state):
+    claim = functools.partial(session_state.session_resume_claim, session_id=session.id, state=session.state)
+    # The claim (interrupted → connecting) is the resume's place among the live sessions, taken in the gate.
+    if not await db(session_gate, opening=Opening(user=user, resuming=session.id), take=claim):
         raise PlaygroundError(f"Session {session.id} is being resumed by another request.", status=409)
     try:
         connection = await upstream_obj.connect(options={})

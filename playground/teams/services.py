@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -77,9 +78,11 @@ def invitation_create(*, team: Team, by: Any, role: str, days: int = 7) -> Invit
 
 
 def invitation_revoke(*, team: Team, invitation_id: Any) -> None:
-    updated = Invitation.objects.filter(team=team, pk=invitation_id, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
+    try:
+        pk = uuid.UUID(str(invitation_id))
+    except ValueError:  # a malformed id is simply not found (UUIDField would raise it as a 500)
+        raise PlaygroundError(f"No open invitation {invitation_id}.", status=404) from None
+    updated = Invitation.objects.filter(team=team, pk=pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     if not updated:
         raise PlaygroundError(f"No open invitation {invitation_id}.", status=404)
 

@@ -36,6 +36,47 @@ def live_url(live_var_dir: Path) -> Iterator[str]:
         yield url
 
 
+# Every Content-Security-Policy violation in any page of any context of the suite's browsers; a test fails on
+# any (the autouse fixture below). Two ways in, so none is missed: the page's `securitypolicyviolation` event
+# (documents) and Chromium's console message (also workers and worklets, which have no document).
+CSP_VIOLATIONS: list[str] = []
+_CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  const where = `${e.sourceFile}:${e.lineNumber}`;
+  window.__cspViolation(`${e.effectiveDirective} refused ${e.blockedURI || "inline code"} (${where})`);
+});
+"""
+
+
+def watch_csp(context: Any) -> Any:
+    """Report every CSP violation in `context`'s pages into CSP_VIOLATIONS."""
+    context.expose_binding(
+        "__cspViolation", lambda source, text: CSP_VIOLATIONS.append(f"{source['page'].url}: {text}")
+    )
+    context.add_init_script(_CSP_LISTENER)
+
+    def on_console(msg: Any) -> None:
+        if "Content Security Policy" in msg.text:
+            CSP_VIOLATIONS.append(f"console: {msg.text}")
+
+    context.on("console", on_console)
+    return context
+
+
+def _watching_contexts(browser: Any) -> Any:
+    """Every context the browser makes (tests make their own too) reports its CSP violations."""
+    new_context = browser.new_context
+    browser.new_context = lambda *args, **kwargs: watch_csp(new_context(*args, **kwargs))
+    return browser
+
+
+@pytest.fixture(autouse=True)
+def _no_csp_violation() -> Iterator[None]:
+    CSP_VIOLATIONS.clear()
+    yield
+    assert not CSP_VIOLATIONS, "Content-Security-Policy violations:\n" + "\n".join(CSP_VIOLATIONS)
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     # Fails loudly, never skips: CI installs chromium (.ci/run) before running this suite.
@@ -43,7 +84,7 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        browser = _watching_contexts(p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True))
         yield browser
         browser.close()
 
@@ -129,7 +170,7 @@ def fake_mic_browser(browser: Any) -> Iterator[Any]:
 
     def launch(wav: Path) -> Any:
         args = [*CHROMIUM_FLAGS, *FAKE_MIC_FLAGS, f"--use-file-for-fake-audio-capture={wav}"]
-        fake = browser.browser_type.launch(executable_path=CHROMIUM, args=args, headless=True)
+        fake = _watching_contexts(browser.browser_type.launch(executable_path=CHROMIUM, args=args, headless=True))
         launched.append(fake)
         return fake
 

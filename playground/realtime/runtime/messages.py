@@ -56,6 +56,7 @@ class FramesMessage(TypedDict):
     first: int
     last: int
     text: str
+    ts: float  # when the relay numbered the batch's first frame: a watcher's delivery lag is measured from it
     lease_notice: NotRequired[bool]
 
 
@@ -100,7 +101,13 @@ def close(*, reason: str) -> CloseMessage:
 
 
 def frames(batch: list[Frame], *, lease_notice: bool = False) -> FramesMessage:
-    message: FramesMessage = {"type": FRAMES, "first": batch[0].seq, "last": batch[-1].seq, "text": frames_text(batch)}
+    message: FramesMessage = {
+        "type": FRAMES,
+        "first": batch[0].seq,
+        "last": batch[-1].seq,
+        "text": frames_text(batch),
+        "ts": batch[0].ts,
+    }
     if lease_notice:
         message["lease_notice"] = True
     return message

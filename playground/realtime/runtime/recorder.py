@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 import weakref
 from collections.abc import Callable
@@ -23,6 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.db import connection, transaction
+
+from playground import metrics
 
 from ..models import SessionEvent
 from .frames import Frame
@@ -50,6 +53,7 @@ class Recorder:
 
     def add(self, session_id: str, frame: Frame, on_recorded: Callable[[int], None]) -> None:
         self._pending.append((session_id, frame))
+        metrics.RECORDER_QUEUE.set(len(self._pending))
         self._callbacks[session_id] = on_recorded
         self._ready.set()
         if self._task is None or self._task.done():
@@ -62,6 +66,7 @@ class Recorder:
             while self._pending:
                 batch, self._pending = self._pending, []
                 await self._write_with_retry(batch)
+                metrics.RECORDER_QUEUE.set(len(self._pending))
                 # A commit costs far more than a row: after a write, let the next rows gather
                 # briefly (an idle recorder still writes a lone event at once).
                 await asyncio.sleep(GATHER_S)
@@ -76,14 +81,19 @@ class Recorder:
     async def _write_with_retry(self, batch: list[tuple[str, Frame]]) -> None:
         delay = 0.1
         while True:
+            started = time.monotonic()
             try:
                 await run_on_recorder_thread(events_record, batch=batch)
-                return
             except Exception:
+                metrics.RECORDER_WRITE.observe(time.monotonic() - started)
+                metrics.RECORDER_FAILURES.inc()
                 # Never dropped: logged loudly and retried until the database answers.
                 log.exception("recording %d events failed; retrying in %.1f s", len(batch), delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+            else:
+                metrics.RECORDER_WRITE.observe(time.monotonic() - started)
+                return
 
     def forget(self, session_id: str) -> None:
         self._callbacks.pop(session_id, None)

@@ -26,6 +26,8 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from playground import metrics
+
 from ..canned import CannedToolOutputs
 from ..models import SessionState
 from ..upstreams import UpstreamClosed, UpstreamConnection, UpstreamError
@@ -107,7 +109,11 @@ class Relay:
         self.channel = await self.layer.new_channel()
         try:
             first = await asyncio.wait_for(self.upstream.recv(), FIRST_EVENT_TIMEOUT_S)
+        except UpstreamError:
+            metrics.upstream_fault(self.upstream.upstream, "closed_at_start")
+            raise
         except TimeoutError:
+            metrics.upstream_fault(self.upstream.upstream, "no_first_event")
             raise UpstreamError(
                 f"{self.upstream_title} sent nothing for {FIRST_EVENT_TIMEOUT_S:.0f} s after connecting."
             ) from None
@@ -122,6 +128,7 @@ class Relay:
             for text in initial_events:
                 await self._forward(text)
         except UpstreamError:
+            metrics.upstream_fault(self.upstream.upstream, "closed_at_start")
             # The upstream closed right after its first event: the caller answers 502 in words and
             # marks the session failed; nothing of this relay may stay registered.
             lease.keeper_for_loop().remove(self)
@@ -264,6 +271,7 @@ class Relay:
             self._emit_malformed(text, 'an event whose "type" is not a plain name')
             return
         self._emit("server", type_, text)
+        metrics.relay_event("server", type_)
         if type_ in _RESPONSE_EVENTS:
             self._follow_response(type_)
         if self.canned is not None and type_ == "response.done":
@@ -291,6 +299,7 @@ class Relay:
         if isinstance(text, str) and text:
             extra["raw"] = text[:MALFORMED_KEEP_CHARS]
             extra["truncated"] = len(text) > MALFORMED_KEEP_CHARS
+        metrics.upstream_fault(self.upstream.upstream, "malformed_frame")
         message = f"{self.upstream_title} sent {what}. It is kept here, and the session goes on."
         self._emit("playground", "malformed_frame", notice_data(kind="malformed_frame", message=message, **extra))
 
@@ -318,6 +327,7 @@ class Relay:
             quiet_since = max(self._heard_at, self._asked_at)
             silent = now - quiet_since
             if silent >= 2 * limit:
+                metrics.upstream_fault(self.upstream.upstream, "stalled")
                 self._stop(
                     SessionState.INTERRUPTED,
                     f"No events from {self.upstream_title} for {silent:.0f} s while a response was in progress: "
@@ -327,6 +337,7 @@ class Relay:
                 return
             if silent >= limit and noticed != quiet_since:
                 noticed = quiet_since
+                metrics.upstream_fault(self.upstream.upstream, "silent")
                 message = (
                     f"No events from {self.upstream_title} for {limit:g} s while a response is in progress. "
                     f"The playground waits {limit:g} s more, then interrupts the session (it can be resumed)."
@@ -346,8 +357,11 @@ class Relay:
             while True:
                 self._emit_server(await self.upstream.recv())
         except UpstreamClosed as exc:
+            if exc.fault is not None:
+                metrics.upstream_fault(self.upstream.upstream, exc.fault)
             self._stop(_closed_state(exc), exc.message, "upstream_closed")
         except UpstreamError as exc:
+            metrics.upstream_fault(self.upstream.upstream, "lost")
             self._stop(SessionState.INTERRUPTED, exc.message, "upstream_failed")
         except Exception as exc:
             log.exception("relay %s: reading upstream failed", self.session_id)
@@ -360,6 +374,7 @@ class Relay:
         type_ = json.loads(text)["type"]
         # Numbered before the await: the upstream's answer can never get a lower seq.
         frame = self._emit("client", type_, text)
+        metrics.relay_event("client", type_)
         if type_ == "response.create":
             self._responses_asked += 1
             self._asked_at = time.monotonic()

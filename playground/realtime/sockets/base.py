@@ -19,6 +19,7 @@ import contextlib
 import functools
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,8 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
+
+from playground import metrics
 
 from ..events import ClientEventError, compact_json, event_to_wire, parse_client_event
 from ..models import RealtimeSession, SessionState
@@ -220,6 +223,8 @@ class RelaySocketConsumer(AsyncWebsocketConsumer):
     async def relay_frames(self, message: messages.FramesMessage) -> None:
         if not self.following:
             return
+        # Per batch, not per event; the relay's and this worker's clocks (time.time) are one on one machine.
+        metrics.DELIVERY_LAG.observe(max(0.0, time.time() - message.get("ts", time.time())))
         if message.get("lease_notice") and message["last"] <= self.follower.last:
             # A dead worker's relay published frames it never recorded, and the lease's notice took the
             # recording's next seq, one this socket already saw: the recording is the truth, follow it.

@@ -13,12 +13,15 @@ import abc
 import asyncio
 import contextlib
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from playground import metrics
 
 # Yandex allows audio appends up to 15 MiB of base64; leave room for the envelope.
 MAX_FRAME_BYTES = 16 * 1024 * 1024
@@ -55,10 +58,22 @@ class UpstreamError(Exception):
 class UpstreamClosed(UpstreamError):
     """The upstream closed the connection (normally or not)."""
 
-    def __init__(self, message: str, *, code: int | None = None, reason: str = "", clean: bool = True) -> None:
+    def __init__(
+        self, message: str, *, code: int | None = None, reason: str = "", clean: bool = True, by_us: bool = False
+    ) -> None:
         super().__init__(message, code=code)
         self.reason = reason
         self.clean = clean
+        self.by_us = by_us  # the playground failed the connection (a frame too big, bad UTF-8, no pong)
+
+    @property
+    def fault(self) -> str | None:
+        """The kind of fault for playground_upstream_faults_total; None for a clean close (1000, 1001)."""
+        if self.clean:
+            return None
+        if self.by_us:
+            return "protocol"
+        return "lost" if self.code is None else "closed"
 
 
 def describe_close(upstream: str, code: int | None, reason: str, *, by_us: bool = False) -> str:
@@ -122,7 +137,7 @@ def _closed(upstream: str, exc: ConnectionClosed) -> UpstreamClosed:
     if rcvd is None and sent is not None:
         # No close frame came: this side failed the connection, saying why in the frame it sent.
         message = describe_close(upstream, sent.code, sent.reason, by_us=True)
-        return UpstreamClosed(message, code=sent.code, reason=sent.reason, clean=False)
+        return UpstreamClosed(message, code=sent.code, reason=sent.reason, clean=False, by_us=True)
     code = rcvd.code if rcvd is not None else None
     reason = rcvd.reason if rcvd is not None else ""
     clean = rcvd is not None and code in (1000, 1001)
@@ -145,6 +160,7 @@ class Upstream(abc.ABC):
 
     async def connect(self, *, options: dict[str, Any] | None = None) -> UpstreamConnection:
         url, headers, display = await self.endpoint(options=options or {})
+        started = time.monotonic()
         try:
             ws = await asyncio.wait_for(
                 websockets.connect(
@@ -161,14 +177,18 @@ class Upstream(abc.ABC):
                 timeout=CONNECT_TIMEOUT_S + 1,
             )
         except InvalidStatus as exc:
+            metrics.upstream_fault(self.name, "refused")
             status = exc.response.status_code
             raise UpstreamError(self._refusal(exc.response.status_code, exc.response), status=status) from exc
         except ConnectionClosed as exc:
+            metrics.upstream_fault(self.name, "closed_at_start")
             raise _closed(self.title, exc) from exc
         except (InvalidHandshake, OSError, TimeoutError) as exc:
+            metrics.upstream_fault(self.name, "unreachable")
             raise UpstreamError(
                 f"Could not connect to {self.title} at {display}: {exc or type(exc).__name__}."
             ) from exc
+        metrics.UPSTREAM_CONNECT.labels(upstream=self.name).observe(time.monotonic() - started)
         return UpstreamConnection(upstream=self.name, ws=ws, url_for_display=display, title=self.title)
 
     def secrets(self) -> list[str]:
