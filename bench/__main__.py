@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .openai_voice import VoiceRun, voice_run
+from .openai_voice import describe as describe_voice
 from .processes import (
     LAYERS,
     LOAD_CORES,
@@ -47,6 +49,9 @@ class Plan:
     cross_latency_sessions: tuple[int, ...] = (1, 50, 200)
     cross_capacity_steps: tuple[int, ...] = (25, 50, 75, 100, 150, 200, 300, 400)
     cross_target_ms: float = 20.0
+    # Voice through /v1/realtime: Yandex's default quota of concurrent sessions, each this long.
+    voice_sessions: int = 10
+    voice_seconds: float = 20.0
 
     @classmethod
     def make(cls, quick: bool) -> Plan:
@@ -61,6 +66,7 @@ class Plan:
             probes=4,
             cross_latency_sessions=(1, 50),
             cross_capacity_steps=(50, 100),
+            voice_seconds=6.0,
         )
 
 
@@ -71,6 +77,7 @@ class Results:
     capacity: list[StreamResult] = field(default_factory=list)
     throughput: list[StreamResult] = field(default_factory=list)
     rest: dict[int, tuple[float, float, list[str]]] = field(default_factory=dict)
+    voice: list[VoiceRun] = field(default_factory=list)
     idle_bytes: float = math.nan
     seconds: float = 0.0
     cross_skipped: str = ""  # why the production profile did not run (PLAYGROUND_BENCH_SKIP_SERVICES)
@@ -101,7 +108,7 @@ def describe(r: StreamResult, base: StreamResult | None) -> str:
 async def run(plan: Plan, work: Path) -> Results:
     results = Results(plan=plan)
     # idle memory, latency, throughput, REST probes, capacity
-    steps = 1 + 3 * len(plan.latency_sessions) + 2 + 2 + 3 * len(plan.capacity_steps)
+    steps = 1 + 3 * len(plan.latency_sessions) + 2 + 2 + 3 * len(plan.capacity_steps) + 2
     if skip_services():
         plan.cross_layers = ()
         results.cross_skipped = "PLAYGROUND_BENCH_SKIP_SERVICES is set"
@@ -154,6 +161,11 @@ async def run(plan: Plan, work: Path) -> Results:
                     elif base is not None and not (r.ok and r.p99_ms - base.p99_ms <= 10):
                         failed.add(path)
                     progress("capacity " + describe(r, base if path != "direct" else None))
+
+            for mode in ("passthrough", "converted"):
+                v = await voice_run(work, mode=mode, sessions=plan.voice_sessions, seconds=plan.voice_seconds)
+                results.voice.append(v)
+                progress(describe_voice(v))
 
             for layer in plan.cross_layers:
                 await cross_worker(plan, results, svc, layer, work, progress)

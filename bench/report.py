@@ -11,11 +11,13 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .openai_voice import section as voice_section
+
 if TYPE_CHECKING:
     from .__main__ import Results
     from .scenarios import StreamResult
 
-PACKAGES = ("django", "channels", "django-ninja", "uvicorn", "websockets", "channels-redis")
+PACKAGES = ("django", "channels", "django-ninja", "uvicorn", "websockets", "channels-redis", "soxr")
 # The production profile's paths; CHOSEN is settings.py's default for PLAYGROUND_CHANNEL_LAYER.
 CROSS_PATHS = ("cross-redis", "cross-pubsub")
 CHOSEN = "cross-pubsub"
@@ -188,6 +190,7 @@ def build(results: Results, command: str) -> tuple[str, dict[str, Any]]:
             + "\n".join(cap_lines),
             f"### Memory\n\n{results.idle_bytes / 1024:,.0f} KiB of worker RSS per idle live session "
             f"({plan.idle_sessions} sessions).",
+            voice_section(results.voice) if results.voice else "",
             cross,
         ]
     )
