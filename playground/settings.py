@@ -56,6 +56,9 @@ class _Env(BaseSettings):
     PLAYGROUND_RETENTION_DAYS: int = 0
     PLAYGROUND_TRIM_BASE64_TO: int = 64
     PLAYGROUND_PRICES: str = ""  # a JSON object, checked below against the placeholder keys
+    PLAYGROUND_JUDGE_URL: str = "https://llm.api.cloud.yandex.net/v1"
+    PLAYGROUND_JUDGE_MODEL: str = "yandexgpt/latest"
+    PLAYGROUND_SPEECHKIT_TTS_URL: str = "https://tts.api.cloud.yandex.net/speech/v1/tts:synthesize"
 
 
 class _DeployEnv(BaseSettings):
@@ -143,6 +146,7 @@ INSTALLED_APPS = [
     "playground.presets",
     "playground.recordings",
     "playground.teams",
+    "playground.checks",
 ]
 
 # Django's stock middleware, subclassed to run in the event loop where they do no I/O
@@ -347,6 +351,14 @@ if _env.PLAYGROUND_PRICES:
     if not isinstance(_prices, dict) or set(_prices) - set(PLAYGROUND_PRICES):
         raise ImproperlyConfigured(f"PLAYGROUND_PRICES may only set: {', '.join(PLAYGROUND_PRICES)}")
     PLAYGROUND_PRICES.update(_prices)
+
+# --- Preset checks (playground/checks/, docs/checks.md) -------------------------------------------------------
+# The judge: a Yandex text model through its OpenAI-compatible chat API (`<URL>/chat/completions`); the model
+# name or full gpt:// URI. Used only with the Yandex credentials above; without them a judge is "not run".
+PLAYGROUND_JUDGE_URL = _env.PLAYGROUND_JUDGE_URL.rstrip("/")
+PLAYGROUND_JUDGE_MODEL = _env.PLAYGROUND_JUDGE_MODEL
+# SpeechKit's synthesis (API v1), for checks' spoken turns when they run against Yandex.
+PLAYGROUND_SPEECHKIT_TTS_URL = _env.PLAYGROUND_SPEECHKIT_TTS_URL
 
 if not DEBUG and (YC_API_KEY or YC_IAM_TOKEN) and not YC_FOLDER_ID:
     raise ImproperlyConfigured("YC_FOLDER_ID is required with YC_API_KEY or YC_IAM_TOKEN.")
