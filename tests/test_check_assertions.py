@@ -207,3 +207,11 @@ def test_the_outcome_names_the_first_failure_and_a_not_run_judge_is_never_a_pass
         "failed",
         "turn 2: response.done within 1 ms: response.done came after 800 ms, over the 1 ms allowed (and 1 more failed)",
     )
+
+
+def test_a_turn_never_played_leaves_the_turn_before_it_whole() -> None:
+    played = TurnSpan(number=1, said="Good morning", start_seq=4, trigger_seq=6, end_seq=12)
+    never = TurnSpan(number=2, said="and then?", problem="not played")
+    first, second = turns_observe(frames=recording(), spans=[played, never])
+    assert first.text == "Good morning, Anna" and first.done == (T0 + 1.8, 12)
+    assert second.problem == "not played" and second.text == "" and second.done is None

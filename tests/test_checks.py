@@ -243,6 +243,32 @@ async def test_several_turns_and_a_turn_without_input(api: httpx.AsyncClient) ->
     assert [a["turn"] for a in result["assertions"]] == [1, 2, 3]
 
 
+@override_settings(PLAYGROUND_EMULATOR_PACE=2)
+async def test_a_turn_without_an_answer_in_time_is_an_error_and_the_rest_is_not_played(
+    api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The emulator sends 2 events a second here: an answer takes seconds, the turn waits 0.3 s."""
+    monkeypatch.setattr("playground.checks.turns.TURN_TIMEOUT_S", 0.3)
+    check = {
+        "name": "slow",
+        "turns": [
+            {"user": {"type": "text", "text": "one"}, "expect": [{"type": "response_status"}]},
+            {"user": {"type": "text", "text": "two"}, "expect": [{"type": "no_function_call"}]},
+        ],
+    }
+    preset = await preset_with_checks(api, [check])
+    result = only_result(await run_checks(api, preset["id"]))
+    assert result["status"] == "error"
+    assert result["reason"] == "turn 1 did not finish: no answer finished within 0 s"
+    assert [(a["turn"], a["status"], a["reason"]) for a in result["assertions"]] == [
+        (1, "error", "not evaluated: the turn did not finish (no answer finished within 0 s)"),
+        (2, "error", "not evaluated: the turn did not finish (not played)"),
+    ]
+    assert [t["problem"] for t in result["turns"]] == ["no answer finished within 0 s", "not played"]
+    # The session is closed all the same: its recording ends there.
+    assert (await api.get(f"/api/sessions/{result['session']}")).json()["state"] == "ended"
+
+
 async def test_repeat_gives_a_pass_rate_and_one_check_can_run_alone(api: httpx.AsyncClient) -> None:
     checks = [
         text_check("a", "one", {"type": "text_contains", "value": "one"}),

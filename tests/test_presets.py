@@ -25,6 +25,7 @@ CONTENT: dict[str, Any] = {
         {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hello"}]},
     ],
     "tool_outputs": {"lookup": "42"},
+    "checks": [],
 }
 
 

@@ -210,6 +210,9 @@ DOCUMENTED_DEFAULTS: dict[str, Any] = {
         "audioInputPerSecond": 0.02,
         "audioOutputPerSecond": 0.04,
     },
+    "PLAYGROUND_JUDGE_URL": "https://llm.api.cloud.yandex.net/v1",
+    "PLAYGROUND_JUDGE_MODEL": "yandexgpt/latest",
+    "PLAYGROUND_SPEECHKIT_TTS_URL": "https://tts.api.cloud.yandex.net/speech/v1/tts:synthesize",
 }
 
 
@@ -251,6 +254,9 @@ def test_every_variable_reaches_its_setting(tmp_path: Path) -> None:
         "PLAYGROUND_RETENTION_DAYS": "30",
         "PLAYGROUND_TRIM_BASE64_TO": "-1",
         "PLAYGROUND_PRICES": '{"currency": "$", "audioInputPerSecond": 0.5}',
+        "PLAYGROUND_JUDGE_URL": "http://127.0.0.1:9/v1/",
+        "PLAYGROUND_JUDGE_MODEL": "yandexgpt-lite/latest",
+        "PLAYGROUND_SPEECHKIT_TTS_URL": "http://127.0.0.1:9/tts",
     }
     got = settings_under(env, tmp_path, [*DOCUMENTED_DEFAULTS, "SECRET_KEY", "DATABASES"])
     assert got.pop("DATABASES")["default"]["TEST"]["NAME"] == env["PLAYGROUND_TEST_DB"]
@@ -274,6 +280,7 @@ def test_every_variable_reaches_its_setting(tmp_path: Path) -> None:
         "PLAYGROUND_RETENTION_DAYS": 30,
         "PLAYGROUND_TRIM_BASE64_TO": -1,
         "PLAYGROUND_PRICES": {**DOCUMENTED_DEFAULTS["PLAYGROUND_PRICES"], "currency": "$", "audioInputPerSecond": 0.5},
+        "PLAYGROUND_JUDGE_URL": "http://127.0.0.1:9/v1",
     }
 
 

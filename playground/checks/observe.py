@@ -108,7 +108,8 @@ def turns_observe(*, frames: list[Frame], spans: list[TurnSpan]) -> list[TurnObs
     facts = SessionFacts()
     current: TurnObservation | None = None
     deltas: dict[str, list[str]] = {}  # response id -> its text deltas
-    pending = list(observations)
+    # Turns never played (the one before did not finish) have no frames: they only carry their problem.
+    pending = [o for o in observations if o.span.start_seq > 0]
     for frame in frames:
         while pending and frame.seq >= pending[0].span.start_seq:
             current = pending.pop(0)

@@ -276,7 +276,7 @@ async def audio_turn_send(
 
 
 async def turn_finish(
-    *, cursor: Cursor, span: TurnSpan, event_id: str | None, canned: set[str], within: float = TURN_TIMEOUT_S
+    *, cursor: Cursor, span: TurnSpan, event_id: str | None, canned: set[str], within: float | None = None
 ) -> None:
     """Wait until the turn's answer is over: a response.done after the turn started, none in progress, and no
     canned tool output still to be answered (the relay sends it, then the next response.create). Sets end_seq,
@@ -297,6 +297,7 @@ async def turn_finish(
             return any(seq > last_seq for seq, _ in cursor.errors)
         return True
 
+    within = TURN_TIMEOUT_S if within is None else within
     finished = await cursor.wait(settled, within=within)
     if cursor.ended and not settled():
         span.problem = f"the session ended during the turn: {cursor.ended}"
