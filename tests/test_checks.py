@@ -69,6 +69,7 @@ async def test_a_run_is_recorded_sessions_with_verdicts_per_assertion(api: httpx
     preset = await preset_with_checks(api, checks, session=session, tool_outputs={"get_weather": '{"sky": "sunny"}'})
     run = await run_checks(api, preset["id"])
     assert run["state"] == "finished" and run["version"] == 1 and run["upstream"] == "emulator"
+    assert run["source"] == "api"  # a bearer token's; the preset page's are "page"
     assert (run["total"], run["done"], run["passed"], run["failed"], run["errors"]) == (2, 2, 2, 0, 0)
     echoes, weather = run["results"]
     assert echoes["status"] == "passed" and echoes["reason"] == ""
@@ -195,6 +196,7 @@ async def test_audio_turns_an_uploaded_file_and_espeak_speech(api: httpx.AsyncCl
     turn = wav["turns"][0]
     assert re.fullmatch(r"\(audio file question\.wav, \d\.\d s\)", turn["said"]), turn["said"]
     assert turn["note"] == "the server's VAD ended the turn"
+    assert re.fullmatch(r"\(speech \d\.\d\d s\)", turn["heard"]), turn["heard"]  # the emulator's "transcript"
     espeak = run["results"][-1]["turns"][0]
     assert espeak["said"] == "Привет, как дела? (spoken by espeak-ng (voice ru))"
     # What was appended is PCM16 at the session's 24 kHz (plus the silence that lets the VAD end the turn).

@@ -257,7 +257,8 @@ async def check_run_create(request: HttpRequest, preset_id: str, payload: CheckR
         upstream=payload.upstream,
         repeat=payload.repeat,
         concurrency=payload.concurrency,
-        source="page" if request.headers.get("X-Playground-Page") == "preset" else "api",
+        # A bearer token is a script's; the login cookie, the preset page's.
+        source="api" if request.headers.get("Authorization", "").lower().startswith("bearer ") else "page",
     )
     return Status(202, run_out(await _run(request, str(run.pk), full=False)))
 

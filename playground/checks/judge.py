@@ -119,7 +119,8 @@ def conversation_text(turns: list[Any]) -> str:
     lines = []
     for turn in turns:
         if turn.said:
-            lines.append(f"User: {turn.said}")
+            heard = f" (heard as: {turn.heard})" if turn.heard and turn.heard not in turn.said else ""
+            lines.append(f"User: {turn.said}{heard}")
         for call in turn.calls:
             lines.append(f"Assistant called {call.name}({call.arguments})")
         if turn.text:

@@ -33,6 +33,7 @@ class TurnObservation:
     number: int  # 1-based
     said: str  # what the user said, in words
     span: TurnSpan
+    heard: str = ""  # the upstream's transcript of the user's audio, when it gives one
     text: str = ""
     text_seq: int | None = None  # the last event that carried answer text
     calls: list[Call] = field(default_factory=list)
@@ -155,6 +156,13 @@ def _see(turn: TurnObservation, frame: Frame, deltas: dict[str, list[str]]) -> N
             turn.text_seq = frame.seq
             if turn.first_text is None:
                 turn.first_text = (frame.ts, frame.seq)
+    elif kind == "conversation.item.input_audio_transcription.completed":
+        turn.heard = str(event.get("transcript") or turn.heard)
+    elif kind == "conversation.item.done" and not turn.heard:
+        item = event.get("item") or {}
+        if item.get("role") == "user":
+            parts = [p for p in item.get("content") or [] if isinstance(p, dict) and p.get("type") == "input_audio"]
+            turn.heard = " ".join(str(p.get("transcript") or "") for p in parts).strip()
     elif kind == "response.function_call_arguments.done":
         turn.calls.append(
             Call(
@@ -215,6 +223,7 @@ def turn_summary(turn: TurnObservation) -> dict[str, Any]:
     return {
         "turn": turn.number,
         "said": turn.said,
+        "heard": turn.heard,
         "answer": text,
         "calls": [{"name": c.name, "arguments": c.arguments, "seq": c.seq} for c in turn.calls],
         "status": turn.statuses[-1][0] if turn.statuses else None,

@@ -119,6 +119,7 @@ def test_run_the_checks_read_the_matrix_and_open_a_failure_in_the_replay(
     run_all(page, 2)
     assert "6 of 6 done · 2 passed, 2 failed, 0 errors, 2 not fully run" in page.inner_text("#checks-progress-text")
 
+    assert page.evaluate("() => window.__preset.checks.runs.map(r => r.source)") == ["page", "page"]
     heads = page.locator("#checks-matrix thead th.version-head").all_inner_texts()
     assert heads == ["v2", "v1"]
     budget = page.locator("tr[data-check='stays within budget']")

@@ -173,6 +173,7 @@ function turnItem(t) {
     "li",
     {},
     h("div", {}, h("strong", {}, "You: "), t.said || h("span", { class: "muted" }, "(nothing: a response to the conversation)")),
+    t.heard ? h("div", { class: "muted small" }, `heard as: ${t.heard}`) : null,
     ...t.calls.map((c) => h("div", { class: "call" }, h("strong", {}, "Called: "), h("code", {}, `${c.name}(${c.arguments})`))),
     h("div", {}, h("strong", {}, "Answer: "), t.answer || h("span", { class: "muted" }, "(no text)")),
     h("div", { class: "muted small" }, facts.join(" · ")),
