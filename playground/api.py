@@ -13,6 +13,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
+from playground.checks.api import router as checks_router
 from playground.errors import PlaygroundError
 from playground.parser import NulRefusingParser
 from playground.presets.api import router as presets_router
@@ -37,6 +38,7 @@ api.add_router("/", realtime_router)
 api.add_router("/", presets_router)
 api.add_router("/", recordings_router)
 api.add_router("/", teams_router)
+api.add_router("/", checks_router)
 
 # Where Ninja puts a body or query field in its error locations; people know the field only.
 _LOCATION_PREFIXES = ("body", "query", "path", "payload")

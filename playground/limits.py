@@ -32,7 +32,8 @@ from django.utils import timezone
 
 from playground import metrics
 from playground.errors import PlaygroundError
-from playground.realtime.models import RealtimeSession, SessionState
+from playground.realtime import selectors
+from playground.realtime.models import RealtimeSession
 
 T = TypeVar("T")
 
@@ -41,7 +42,6 @@ GATE_LOCK = 0x5047_6761_7465
 WINDOW_S = 60
 # A live session ends when its user closes it or its upstream does (a few minutes): a hint to poll again.
 LIVE_RETRY_AFTER_S = 30
-_OPEN = [SessionState.LIVE, SessionState.CONNECTING]
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class Limit(Protocol):
 def deployment_live(opening: Opening) -> Refusal | None:
     """PLAYGROUND_MAX_LIVE_SESSIONS: Yandex allows 10 concurrent sessions per cloud by default."""
     most = settings.PLAYGROUND_MAX_LIVE_SESSIONS
-    live = RealtimeSession.objects.filter(state__in=_OPEN).count()
+    live = selectors.session_live_count()
     if live < most:
         return None
     return Refusal(
@@ -83,7 +83,7 @@ def user_live(opening: Opening) -> Refusal | None:
     most = settings.PLAYGROUND_LIVE_SESSIONS_PER_USER
     if most <= 0:
         return None
-    live = RealtimeSession.objects.filter(owner=opening.user, state__in=_OPEN).count()
+    live = selectors.session_live_count(owner=opening.user)
     if live < most:
         return None
     return Refusal(

@@ -62,6 +62,9 @@ class _Env(BaseSettings):
     PLAYGROUND_VOICE_MAP: str = ""  # a JSON object of voice names, checked below
     PLAYGROUND_METRICS_TOKEN: str = ""
     PLAYGROUND_METRICS_DIR: Path | None = None  # default: metrics/ in PLAYGROUND_VAR_DIR
+    PLAYGROUND_JUDGE_URL: str = "https://llm.api.cloud.yandex.net/v1"
+    PLAYGROUND_JUDGE_MODEL: str = "yandexgpt/latest"
+    PLAYGROUND_SPEECHKIT_TTS_URL: str = "https://tts.api.cloud.yandex.net/speech/v1/tts:synthesize"
 
 
 class _DeployEnv(BaseSettings):
@@ -152,6 +155,7 @@ INSTALLED_APPS = [
     "playground.presets",
     "playground.recordings",
     "playground.teams",
+    "playground.checks",
 ]
 
 # Django's stock middleware, subclassed to run in the event loop where they do no I/O
@@ -382,6 +386,13 @@ if _env.PLAYGROUND_VOICE_MAP:
             f"PLAYGROUND_VOICE_MAP must be a JSON object of voice names to Yandex voice names ({_voice_example})."
         )
     PLAYGROUND_VOICE_MAP = {str(k): v.strip() for k, v in _voices.items()}
+# --- Preset checks (playground/checks/, docs/checks.md) -------------------------------------------------------
+# The judge: a Yandex text model through its OpenAI-compatible chat API (`<URL>/chat/completions`); the model
+# name or full gpt:// URI. Used only with the Yandex credentials above; without them a judge is "not run".
+PLAYGROUND_JUDGE_URL = _env.PLAYGROUND_JUDGE_URL.rstrip("/")
+PLAYGROUND_JUDGE_MODEL = _env.PLAYGROUND_JUDGE_MODEL
+# SpeechKit's synthesis (API v1), for checks' spoken turns when they run against Yandex.
+PLAYGROUND_SPEECHKIT_TTS_URL = _env.PLAYGROUND_SPEECHKIT_TTS_URL
 
 if not DEBUG and (YC_API_KEY or YC_IAM_TOKEN) and not YC_FOLDER_ID:
     raise ImproperlyConfigured("YC_FOLDER_ID is required with YC_API_KEY or YC_IAM_TOKEN.")

@@ -66,10 +66,12 @@ async def _shutdown_relays_and_threads() -> None:
     from channels.layers import channel_layers
     from django.db import connections
 
+    from playground.checks.services import check_runs_shutdown
     from playground.db import db_close_all
     from playground.realtime.runtime.relay import relays_shutdown
     from playground.recordings.services import reruns_shutdown
 
+    await check_runs_shutdown()  # a check run drives relays: stopped first
     await reruns_shutdown()  # a re-run drives a relay: stopped first
     await relays_shutdown()
     layer = channel_layers.backends.get("default")

@@ -212,7 +212,11 @@ async def world(api: httpx.AsyncClient, settings: Any) -> AsyncIterator[dict[str
     """alice's team, team preset, recording (ended, shared with the team, shared by link) and invitation."""
     settings.PLAYGROUND_SESSIONS_PER_MINUTE = settings.PLAYGROUND_LIVE_SESSIONS_PER_USER = 0
     team = (await api.post("/api/teams", json={"name": "Alpha"})).json()
-    preset = (await api.post("/api/presets", json={"name": "P", "team": team["id"]})).json()
+    check = {"name": "c", "turns": [{"user": {"type": "text", "text": "Hi"}, "expect": [{"type": "response_status"}]}]}
+    preset = (
+        await api.post("/api/presets", json={"name": "P", "team": team["id"], "content": {"checks": [check]}})
+    ).json()
+    run = await database_sync_to_async(_queued_run)(preset["id"])
     recording = await create_session(api)
     await api.post(f"/api/sessions/{recording['id']}/close")
     await api.patch(f"/api/sessions/{recording['id']}", json={"team": team["id"]})
@@ -227,7 +231,17 @@ async def world(api: httpx.AsyncClient, settings: Any) -> AsyncIterator[dict[str
         "preset_token": preset_shared.rstrip("/").rsplit("/", 1)[1],
         "invitation": invitation["id"],
         "invitation_token": invitation["url"].rstrip("/").rsplit("/", 1)[1],
+        "run": run,
     }
+
+
+def _queued_run(preset_id: str) -> str:
+    """A check run of the preset, created and not started (its GET answers all the same)."""
+    from playground.checks.services import check_run_create
+    from playground.presets.models import Preset
+
+    preset = Preset.objects.get(pk=preset_id)
+    return str(check_run_create(user=preset.owner, preset=preset, upstream="emulator").pk)
 
 
 def _operations(methods: tuple[str, ...]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -276,6 +290,7 @@ async def test_every_write_endpoint_needs_csrf_with_the_cookie_and_not_with_a_to
         "invitation_id": str(world["invitation"]),
         "token": world["invitation_token"],
         "number": "1",
+        "run_id": world["run"],
     }
     operations = _operations(WRITE_METHODS)
     assert len(operations) > 30  # the walk really covers the API (client events included)
@@ -411,6 +426,7 @@ async def test_every_get_endpoint_is_404_to_a_stranger(
             "username": "alice",
             "invitation_id": str(world["invitation"]),
             "number": "1",
+            "run_id": world["run"],
         }
         for _, template, op in _operations(("get",)):
             if "{" not in template:

@@ -25,6 +25,7 @@ CONTENT: dict[str, Any] = {
         {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hello"}]},
     ],
     "tool_outputs": {"lookup": "42"},
+    "checks": [],
 }
 
 
@@ -165,7 +166,7 @@ async def test_fork_copies_the_current_content(api: httpx.AsyncClient) -> None:
 async def test_export_import_round_trip(api: httpx.AsyncClient) -> None:
     preset = await create_preset(api, description="Round trip.", tags=["a", "b"])
     exported = (await api.get(f"/api/presets/{preset['id']}/export")).json()
-    assert exported["format"] == "realtime-playground.preset" and exported["version"] == 2
+    assert exported["format"] == "realtime-playground.preset" and exported["version"] == 3
     assert set(exported) == {"format", "version", "name", "description", "tags", "content"}
     res = await api.post("/api/presets/import", json=exported)
     assert res.status_code == 201, res.text
@@ -196,6 +197,7 @@ async def test_a_version_1_file_imports(api: httpx.AsyncClient) -> None:
         "response": old["response"],
         "conversation": old["conversation"],
         "tool_outputs": {},
+        "checks": [],
     }
 
 

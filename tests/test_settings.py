@@ -220,6 +220,9 @@ DOCUMENTED_DEFAULTS: dict[str, Any] = {
         "audioOutputPerSecond": 0.04,
     },
     "PLAYGROUND_VOICE_MAP": {},  # nothing over the default table (playground/realtime/dialect/voices.py)
+    "PLAYGROUND_JUDGE_URL": "https://llm.api.cloud.yandex.net/v1",
+    "PLAYGROUND_JUDGE_MODEL": "yandexgpt/latest",
+    "PLAYGROUND_SPEECHKIT_TTS_URL": "https://tts.api.cloud.yandex.net/speech/v1/tts:synthesize",
 }
 
 
@@ -265,6 +268,9 @@ def test_every_variable_reaches_its_setting(tmp_path: Path) -> None:
         "PLAYGROUND_PRICES": '{"currency": "$", "audioInputPerSecond": 0.5}',
         "PLAYGROUND_VOICE_MAP": '{"alloy": " marina ", "newvoice": "newvoice"}',
         "PLAYGROUND_METRICS_TOKEN": "scrape-token",
+        "PLAYGROUND_JUDGE_URL": "http://127.0.0.1:9/v1/",
+        "PLAYGROUND_JUDGE_MODEL": "yandexgpt-lite/latest",
+        "PLAYGROUND_SPEECHKIT_TTS_URL": "http://127.0.0.1:9/tts",
     }
     got = settings_under(env, tmp_path, [*DOCUMENTED_DEFAULTS, "SECRET_KEY", "DATABASES"])
     assert got.pop("DATABASES")["default"]["TEST"]["NAME"] == env["PLAYGROUND_TEST_DB"]
@@ -289,6 +295,7 @@ def test_every_variable_reaches_its_setting(tmp_path: Path) -> None:
         "PLAYGROUND_TRIM_BASE64_TO": -1,
         "PLAYGROUND_PRICES": {**DOCUMENTED_DEFAULTS["PLAYGROUND_PRICES"], "currency": "$", "audioInputPerSecond": 0.5},
         "PLAYGROUND_VOICE_MAP": {"alloy": "marina", "newvoice": "newvoice"},
+        "PLAYGROUND_JUDGE_URL": "http://127.0.0.1:9/v1",
     }
 
 

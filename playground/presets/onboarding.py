@@ -1,10 +1,27 @@
-"""The builtin onboarding presets, loaded by `manage.py load_onboarding_presets` (idempotent by slug)."""
+"""The builtin onboarding presets, loaded by `manage.py load_onboarding_presets` (idempotent by slug).
+
+Each ships with checks (docs/checks.md) that pass on the emulator and mean something on Yandex too: they
+assert what a good answer has (finished, spoken, quick, the right tool and arguments), not the emulator's
+words. One speaks its turn with espeak-ng, one sends an audio file (onboarding_audio/), one calls a tool.
+"""
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
 from typing import Any
 
 WEATHER_OUTPUT = '{"temp_c": 3, "sky": "snow"}'
+AUDIO_DIR = Path(__file__).resolve().parent / "onboarding_audio"
+
+
+def _audio_file(name: str) -> dict[str, str]:
+    """An audio file turn: the file (espeak-ng's voice saved as OGG Vorbis), base64, as the Checks tab keeps it."""
+    return {"type": "audio", "filename": name, "data": base64.b64encode((AUDIO_DIR / name).read_bytes()).decode()}
+
+
+COMPLETED = {"type": "response_status", "status": "completed"}
+NO_TOOL = {"type": "no_function_call"}
 
 ONBOARDING_PRESETS: list[dict[str, Any]] = [
     {
@@ -20,6 +37,24 @@ ONBOARDING_PRESETS: list[dict[str, Any]] = [
             "response": None,
             "conversation": [],
             "tool_outputs": {},
+            "checks": [
+                {
+                    "name": "answers a greeting",
+                    "description": "A typed greeting gets a finished text answer, quickly and cheaply, with no tool.",
+                    "turns": [
+                        {
+                            "user": {"type": "text", "text": "Hello! Who are you?"},
+                            "expect": [
+                                COMPLETED,
+                                {"type": "text_matches", "pattern": "\\w"},
+                                NO_TOOL,
+                                {"type": "latency", "to": "first_text", "max_ms": 5000},
+                                {"type": "tokens", "max": 2000},
+                            ],
+                        }
+                    ],
+                }
+            ],
         },
     },
     {
@@ -43,6 +78,24 @@ ONBOARDING_PRESETS: list[dict[str, Any]] = [
             "response": None,
             "conversation": [],
             "tool_outputs": {},
+            "checks": [
+                {
+                    "name": "answers a spoken greeting aloud",
+                    "description": "A greeting spoken in Russian (espeak-ng, or SpeechKit on Yandex) ends its turn by "
+                    "server VAD and gets a spoken answer.",
+                    "turns": [
+                        {
+                            "user": {"type": "tts", "text": "Привет! Как у тебя дела?"},
+                            "expect": [
+                                COMPLETED,
+                                {"type": "spoken_duration", "min_ms": 200, "max_ms": 60000},
+                                {"type": "latency", "to": "first_audio", "max_ms": 8000},
+                                NO_TOOL,
+                            ],
+                        }
+                    ],
+                }
+            ],
         },
     },
     {
@@ -80,6 +133,32 @@ ONBOARDING_PRESETS: list[dict[str, Any]] = [
                 }
             ],
             "tool_outputs": {"get_weather": WEATHER_OUTPUT},
+            "checks": [
+                {
+                    "name": "calls get_weather for Moscow",
+                    "description": "The model calls get_weather with the city asked about, then answers from the "
+                    "canned output.",
+                    "turns": [
+                        {
+                            "user": {"type": "text", "text": "What is the weather in Moscow?"},
+                            "expect": [
+                                {
+                                    "type": "function_call",
+                                    "name": "get_weather",
+                                    "arguments_schema": {
+                                        "type": "object",
+                                        "properties": {"city": {"type": "string", "minLength": 1}},
+                                        "required": ["city"],
+                                    },
+                                    "arguments": {"city": "Moscow"},
+                                },
+                                {"type": "text_matches", "pattern": "snow|снег"},
+                                COMPLETED,
+                            ],
+                        }
+                    ],
+                }
+            ],
         },
     },
     {
@@ -111,6 +190,22 @@ ONBOARDING_PRESETS: list[dict[str, Any]] = [
             "response": None,
             "conversation": [],
             "tool_outputs": {},
+            "checks": [
+                {
+                    "name": "tells a story aloud",
+                    "description": "Asked for a story, it speaks at length (long enough to be interrupted).",
+                    "turns": [
+                        {
+                            "user": {"type": "text", "text": "Tell me a story about a lighthouse."},
+                            "expect": [
+                                COMPLETED,
+                                {"type": "spoken_duration", "min_ms": 200},
+                                {"type": "latency", "to": "first_audio", "max_ms": 8000},
+                            ],
+                        }
+                    ],
+                }
+            ],
         },
     },
     {
@@ -148,6 +243,24 @@ ONBOARDING_PRESETS: list[dict[str, Any]] = [
             "response": None,
             "conversation": [],
             "tool_outputs": {},
+            "checks": [
+                {
+                    "name": "a spoken question ends its turn",
+                    "description": "A recorded question (an audio file) is cut into a turn by these VAD settings "
+                    "and answered aloud.",
+                    "turns": [
+                        {
+                            "user": _audio_file("pause-question.ogg"),
+                            "expect": [
+                                COMPLETED,
+                                {"type": "spoken_duration", "min_ms": 200, "max_ms": 60000},
+                                {"type": "latency", "to": "done", "max_ms": 15000},
+                                NO_TOOL,
+                            ],
+                        }
+                    ],
+                }
+            ],
         },
     },
 ]

@@ -24,7 +24,7 @@ from playground.teams.services import share_link_create, share_link_revoke, visi
 
 from . import selectors
 from .models import Preset, PresetVersion
-from .schemas import PresetContent, PresetFileV2, content_to_json, preset_file_parse
+from .schemas import PresetContent, PresetFile, content_to_json, preset_file_parse
 
 
 def _version_add(*, preset: Preset, content: dict[str, Any], user: Any) -> PresetVersion:
@@ -160,8 +160,8 @@ def preset_restore(*, user: Any, preset: Preset) -> Preset:
 
 
 def preset_import(*, user: Any, data: Any) -> Preset:
-    """A new preset from a preset file (version 1 or 2); a bad file raises 422 and creates nothing."""
-    file: PresetFileV2 = preset_file_parse(data)
+    """A new preset from a preset file (version 1, 2 or 3); a bad file raises 422 and creates nothing."""
+    file: PresetFile = preset_file_parse(data)
     return preset_create(
         user=user, name=file.name, description=file.description, tags=list(file.tags), content=file.content
     )
@@ -211,17 +211,20 @@ def presets_onboarding_load() -> tuple[int, int]:
 # --- sessions started from a preset --------------------------------------------------------------
 
 
-def preset_session_setup(*, content: dict[str, Any]) -> tuple[SessionConfig, CannedToolOutputs | None]:
+def preset_session_setup(
+    *, content: dict[str, Any], tool_outputs: dict[str, str] | None = None
+) -> tuple[SessionConfig, CannedToolOutputs | None]:
     """The session config a preset version's content opens a session with, and the canned outputs
-    that answer the model's calls to its tools (None when it has none). 422 in words when the stored
-    content is no longer valid (the schemas moved on since it was saved)."""
+    that answer the model's calls to its tools (None when it has none); `tool_outputs` adds to and
+    overrides the preset's (a check's own). 422 in words when the stored content is no longer valid
+    (the schemas moved on since it was saved)."""
     try:
         config = SessionConfig.model_validate(content.get("session") or {})
     except ValueError as exc:
         raise PlaygroundError(
             f"The preset's content is not valid any more: {exc}", status=422, field="content"
         ) from exc
-    outputs = content.get("tool_outputs") or {}
+    outputs = {**(content.get("tool_outputs") or {}), **(tool_outputs or {})}
     canned = CannedToolOutputs(outputs=outputs, response=content.get("response") or None) if outputs else None
     return config, canned
 
@@ -252,11 +255,13 @@ async def preset_session_start(
     team_id: Any = None,
     visibility: str | None = None,
     respond: bool = False,
+    tool_outputs: dict[str, str] | None = None,
 ) -> RealtimeSession:
     """Open a live session with a preset version's session config, then create its opening conversation
     items (and, with `respond`, ask for the first response). The model's calls to tools the preset has
-    canned outputs for are answered by the playground, followed by the next response.create."""
-    config, canned = preset_session_setup(content=version.content)
+    canned outputs for (or `tool_outputs`, a check's own) are answered by the playground, followed by
+    the next response.create."""
+    config, canned = preset_session_setup(content=version.content, tool_outputs=tool_outputs)
     events = _opening_events(content=version.content, respond=respond)
     session = await realtime_services.session_create(
         user=user,

@@ -14,14 +14,32 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from playground.realtime.upstreams import UPSTREAMS, default_upstream_name
+
 from . import selectors
 
 # Placeholders the scripts fill in ({id}) for pages they navigate to: a new preset, a new session.
 _ID = "00000000-0000-0000-0000-000000000000"
+_OTHER = "00000000-0000-0000-0000-000000000001"
 
 
 def _page_template(name: str) -> str:
     return reverse(name, args=[_ID]).replace(_ID, "{id}")
+
+
+def _checks_urls(api: str | None) -> dict[str, Any]:
+    """What the Checks tab calls (null on a shared link's view: checks run as a signed-in user)."""
+    if api is None:
+        return {"checksUrl": None, "checkRunsUrl": None, "checkRunUrl": None, "upstreams": [], "defaultUpstream": None}
+    return {
+        "checksUrl": f"{api}/checks",
+        "checkRunsUrl": f"{api}/check-runs",
+        "checkRunUrl": "/api/check-runs/{id}",
+        "replayPageUrl": _page_template("replay"),
+        "comparePageUrl": reverse("compare", args=[_ID, _OTHER]).replace(_ID, "{left}").replace(_OTHER, "{right}"),
+        "upstreams": [{"name": u.name, "title": u.title, "available": u.is_available()} for u in UPSTREAMS.values()],
+        "defaultUpstream": default_upstream_name(),
+    }
 
 
 def _common(request: HttpRequest) -> dict[str, Any]:
@@ -72,6 +90,7 @@ def preset_page_data(request: HttpRequest, preset: Any, *, shared_token: str | N
             "restoreUrl": None,
             "shareUrl": None,
             "teamsUrl": None,
+            **_checks_urls(None),
         }
     api = f"/api/presets/{preset.id}"
     here = reverse("preset", args=[preset.id])
@@ -90,6 +109,7 @@ def preset_page_data(request: HttpRequest, preset: Any, *, shared_token: str | N
         "restoreUrl": f"{api}/restore",
         "shareUrl": f"{api}/share",
         "teamsUrl": "/api/teams",
+        **_checks_urls(api),
     }
 
 

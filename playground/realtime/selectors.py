@@ -12,7 +12,7 @@ from django.db.models.functions import Now
 from playground.errors import PlaygroundError
 from playground.teams.access import visible_q, with_my_role
 
-from .models import RealtimeSession, SessionEvent
+from .models import RealtimeSession, SessionEvent, SessionState
 from .runtime.frames import Frame
 
 # A live session whose lease (heartbeat_at) is older than this lost its worker: the sweeper
@@ -97,6 +97,12 @@ def session_shared_or_404(*, token: str) -> RealtimeSession:
     if session is None:
         raise PlaygroundError("This share link is unknown or was revoked.", status=404)
     return session
+
+
+def session_live_count(*, owner: Any = None) -> int:
+    """Sessions live or connecting (each holds an upstream connection), the deployment's or one owner's."""
+    qs = RealtimeSession.objects.filter(state__in=[SessionState.LIVE, SessionState.CONNECTING])
+    return (qs.filter(owner=owner) if owner is not None else qs).count()
 
 
 def event_frames(*, session_id: Any, after: int = 0, upto: int | None = None, limit: int = 1000) -> list[Frame]:

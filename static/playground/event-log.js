@@ -418,10 +418,33 @@ export function createEventLog({ store }) {
   new ResizeObserver(schedule).observe(viewport);
   filter.audio = audioBox.checked;
 
+  // Open the row holding the frame numbered `seq` and bring it into view (a link to one moment of a
+  // recording, such as a failed check's #seq=N). Audio deltas are shown first if it is one of them.
+  // False when the log holds no such frame, or the filters chosen hide it.
+  function reveal(seq) {
+    const index = entries.findIndex((f) => f.seq === seq);
+    if (index < 0) return false;
+    if (!filter.audio && AUDIO_TYPES.has(keyOf(entries[index]))) {
+      audioBox.checked = true;
+      filter.audio = true;
+      rebuild();
+    }
+    const row = rows.findIndex((r) => members(r).includes(index));
+    if (row < 0) return false;
+    expanded = row;
+    cursor = row;
+    follow = false;
+    render();
+    showRow(row);
+    render();
+    return true;
+  }
+
   store.subscribe(add);
   schedule();
 
   return {
+    reveal,
     get entries() {
       return entries;
     },

@@ -8,6 +8,7 @@
 
 import { call } from "../api.js";
 import { createComposer } from "../composer.js";
+import { createConsoleChecks } from "../console-checks.js";
 import { readJson } from "../dom.js";
 import { createEventLog } from "../event-log.js";
 import { createFigures } from "../figures.js";
@@ -92,6 +93,9 @@ const voice = createVoice({ store, send, sessionRate, root: document.getElementB
 
 // "Save as preset" (save-preset.js): the applied session config and the conversation so far.
 const savePreset = createSavePreset({ page, panel, transcript, showBanner });
+
+// "Add as check" and an audio file as the user's turn (console-checks.js).
+const consoleChecks = createConsoleChecks({ page, showBanner });
 
 // Errors and notices from the stream, in words.
 store.subscribe((frame) => {
@@ -196,6 +200,7 @@ window.__console = {
   panel,
   voice,
   savePreset,
+  consoleChecks,
   // Feed frames as if the socket had sent them (tests, demos). Numbered frames must continue
   // after store.lastSeq; a higher seq is accepted without the socket's gap check.
   ingest(frames) {

@@ -4,11 +4,12 @@
 // a null URL means "not offered here" and hides what uses it. Each tab and box is a module of
 // static/playground/preset/; this one holds what they share and wires them together.
 //
-// Test hook: window.__preset (page, detail, reload), the page's only global, there on purpose.
+// Test hook: window.__preset (page, detail, reload, checks), the page's only global, there on purpose.
 
 import { callUrl, describe } from "../api.js";
 import { readJson, setupTabs, statusReporter } from "../dom.js";
 import { setupActions } from "../preset/actions.js";
+import { createChecks } from "../preset/checks.js";
 import { createCode } from "../preset/code.js";
 import { createEditor } from "../preset/editor.js";
 import { createHeader } from "../preset/header.js";
@@ -55,12 +56,25 @@ const code = createCode(preset);
 const sharing = createSharing(preset);
 setupActions(preset, { onChanged: () => editor.fill() });
 
-const tabs = ["tab-content", "tab-versions", "tab-code"].map($);
+// Checks (checks.js): saving them makes a new version, so the preset and its versions are read again.
+const checks = createChecks(preset, {
+  async onSaved() {
+    await load();
+    versions.reload();
+    checks.show();
+  },
+});
+
+const tabs = ["tab-content", "tab-versions", "tab-code", "tab-checks"].map($);
 if (!page.versionsUrl) tabs[1].hidden = true;
 if (!page.codeUrl) tabs[2].hidden = true;
+if (!page.checkRunsUrl) tabs[3].hidden = true;
 const selectTab = setupTabs(tabs, (tab) => {
   if (tab === tabs[1]) versions.load();
   if (tab === tabs[2]) code.show();
+  if (tab === tabs[3]) checks.show();
+  // The results matrix grows a column per run: the Checks tab takes the page's whole width.
+  document.querySelector(".preset-layout").classList.toggle("wide-tab", tab === tabs[3]);
 });
 
 async function load() {
@@ -72,11 +86,15 @@ async function load() {
     return;
   }
   header.render();
-  editor.fill();
+  if (!preset.dirty) editor.fill(); // a save on the Checks tab must not wipe unsaved edits here
   sharing.render();
   if (page.versionsUrl) $("version-count").textContent = String(preset.detail.version);
+  $("checks-count").textContent = String((preset.detail.content.checks || []).length);
 }
-load();
+// /presets/<id>/#checks (where "Add as check" sends one) opens the Checks tab.
+load().then(() => {
+  if (window.location.hash === "#checks" && page.checkRunsUrl && preset.detail) selectTab(tabs[3]);
+});
 
 window.__preset = {
   page,
@@ -84,4 +102,5 @@ window.__preset = {
     return preset.detail;
   },
   reload: load,
+  checks,
 };

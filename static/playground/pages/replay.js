@@ -387,7 +387,24 @@ async function load() {
   ready = true;
   background = null;
   render(0);
+  revealFromHash();
 }
+
+// #seq=N (a failed check's assertion links here): the recording up to that event, the event open in the log.
+function revealFromHash() {
+  const match = /^#seq=(\d+)$/.exec(window.location.hash);
+  if (!match || !ready) return;
+  const seq = Number(match[1]);
+  const i = frames.findIndex((f) => f.seq === seq);
+  if (i < 0) {
+    statusBox.textContent += ` · event #${seq} is not in this recording`;
+    return;
+  }
+  pause();
+  seek(rel[i] + 0.001); // a frame shows once the clock is past it
+  log.reveal(seq);
+}
+window.addEventListener("hashchange", revealFromHash);
 
 window.__replay = {
   page,

@@ -5,7 +5,8 @@
 import { jsonErrorParts } from "../json-error.js";
 import { parseTags } from "../preset-common.js";
 
-const CONTENT_KEYS = ["session", "response", "conversation", "tool_outputs"];
+// `checks` is the Checks tab's to edit; the Content tab keeps the preset's checks as they are unless typed here.
+const CONTENT_KEYS = ["session", "response", "conversation", "tool_outputs", "checks"];
 
 // {errors: [{field, message}], content: the parsed object or null}.
 export function checkPreset({ name, tags, content: text }) {

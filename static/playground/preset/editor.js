@@ -28,7 +28,7 @@ export function createEditor(preset, { onSaved }) {
     nameInput.value = detail.name;
     tagsInput.value = (detail.tags || []).join(", ");
     descInput.value = detail.description || "";
-    contentInput.value = JSON.stringify(detail.content || {}, null, 2);
+    contentInput.value = JSON.stringify(withoutChecks(detail.content), null, 2);
     const ro = !detail.can_change || Boolean(detail.deleted_at);
     for (const el of inputs) el.readOnly = ro;
     $("form-actions").hidden = ro;
@@ -36,6 +36,18 @@ export function createEditor(preset, { onSaved }) {
     preset.dirty = false;
     showErrors([]);
     validate();
+  }
+
+  // The checks are edited on the Checks tab: shown there, not here, and kept as they are on a save here
+  // (a "checks" key typed here replaces them).
+  function withoutChecks(content) {
+    const copy = Object.assign({}, content || {});
+    delete copy.checks;
+    return copy;
+  }
+  function withChecks(content) {
+    if (!content || typeof content !== "object" || "checks" in content) return content;
+    return Object.assign({}, content, { checks: (preset.detail.content && preset.detail.content.checks) || [] });
   }
 
   function inputFor(field) {
@@ -120,7 +132,7 @@ export function createEditor(preset, { onSaved }) {
         name: nameInput.value.trim(),
         description: descInput.value,
         tags: parseTags(tagsInput.value),
-        content,
+        content: withChecks(content),
       });
       // Keep fields the PUT may not echo (sharing), then show what the server stored.
       preset.update(saved);
@@ -138,7 +150,7 @@ export function createEditor(preset, { onSaved }) {
 
   // An older version's content in the editor, unsaved: saving makes it the newest version.
   function loadContent(number, content) {
-    contentInput.value = JSON.stringify(content, null, 2);
+    contentInput.value = JSON.stringify(content, null, 2); // with that version's checks: saving restores them too
     preset.dirty = true;
     validate();
     setStatus(saveStatus, `Loaded version ${number} into the editor: Save changes makes it version ${preset.detail.version + 1}.`, "muted");
