@@ -113,21 +113,22 @@ async def test_an_audio_file_is_the_users_turn_at_the_sessions_rate(api: httpx.A
     """Server VAD on (the emulator's default): the file, then silence; the VAD commits and the server answers."""
     session = await create_session(
         api,
-        session={"output_modalities": ["text"], "audio": {"input": {"format": {"type": "audio/pcm", "rate": 16000}}}},
+        # 44.1 kHz: the rate the emulator (as Yandex) serves; the file is 22.05 kHz, so it is resampled.
+        session={"output_modalities": ["text"], "audio": {"input": {"format": {"type": "audio/pcm", "rate": 44100}}}},
     )
     sid = session["id"]
     spoken = encoded(espeak_wav("Good morning"), "MP3")
     res = await api.post(f"/api/sessions/{sid}/audio-turn", files={"file": ("morning.mp3", spoken, "audio/mpeg")})
     assert res.status_code == 200, res.text
     out = res.json()
-    assert out["filename"] == "morning.mp3" and out["source_rate"] == 22050 and out["rate"] == 16000
+    assert out["filename"] == "morning.mp3" and out["source_rate"] == 22050 and out["rate"] == 44100
     assert out["committed_by"] == "server_vad" and out["note"] == "the server's VAD ended the turn"
     frames = await _wait(api, sid, 1)
     client = [f["event"] for f in frames if f["direction"] == "client"]
     assert [e["type"] for e in client[1:]] == ["input_audio_buffer.append"] * len(client[1:])
     appended = b"".join(base64.b64decode(e["audio"]) for e in client[1:])
     # The speech at 16 kHz, then the VAD's 500 ms of silence and a 500 ms margin, so the VAD ends the turn.
-    assert abs(len(appended) / 2 / 16000 - (out["seconds"] + 1.0)) < 0.001
+    assert abs(len(appended) / 2 / 44100 - (out["seconds"] + 1.0)) < 0.001
     last_append = max(f["seq"] for f in frames if f["direction"] == "client")
     committed = [f["seq"] for f in frames if f["event"]["type"] == "input_audio_buffer.committed"]
     assert len(committed) == 1 and out["first_seq"] < committed[0] <= last_append + 10

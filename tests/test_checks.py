@@ -188,7 +188,7 @@ async def test_audio_turns_an_uploaded_file_and_espeak_speech(api: httpx.AsyncCl
             ],
         }
     )
-    session = {"output_modalities": ["audio"], "audio": {"input": {"format": {"type": "audio/pcm", "rate": 24000}}}}
+    session = {"output_modalities": ["audio"], "audio": {"input": {"format": {"type": "audio/pcm", "rate": 44100}}}}
     preset = await preset_with_checks(api, checks, session=session)
     run = await run_checks(api, preset["id"], concurrency=3)
     assert [(r["check"], r["status"]) for r in run["results"]] == [(c["name"], "passed") for c in checks], run
@@ -199,14 +199,14 @@ async def test_audio_turns_an_uploaded_file_and_espeak_speech(api: httpx.AsyncCl
     assert re.fullmatch(r"\(speech \d\.\d\d s\)", turn["heard"]), turn["heard"]  # the emulator's "transcript"
     espeak = run["results"][-1]["turns"][0]
     assert espeak["said"] == "Привет, как дела? (spoken by espeak-ng (voice ru))"
-    # What was appended is PCM16 at the session's 24 kHz (plus the silence that lets the VAD end the turn).
+    # What was appended is PCM16 at the session's 44.1 kHz (plus the silence that lets the VAD end the turn).
     frames = (await api.get(f"/api/sessions/{wav['session']}/events")).json()
     appended = sum(
         len(f["event"]["audio"]) * 3 // 4
         for f in frames
         if f["direction"] == "client" and f["event"]["type"] == "input_audio_buffer.append"
     )
-    assert turn["audio_in_ms"] == pytest.approx(appended / 2 / 24000 * 1000, abs=1)
+    assert turn["audio_in_ms"] == pytest.approx(appended / 2 / 44100 * 1000, abs=1)
 
 
 async def test_without_turn_detection_an_audio_turn_is_committed_and_answered(api: httpx.AsyncClient) -> None:

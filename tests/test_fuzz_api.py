@@ -45,6 +45,7 @@ from schemathesis.specs.openapi.checks import (
 
 from playground.accounts.services import api_token_create, user_get_or_create
 from playground.asgi import application as _application
+from tests.check_helpers import preset_with_checks, run_checks, text_check
 from tests.test_relay_path import USER_SAYS, create_session
 
 SCHEMA = schemathesis.openapi.from_asgi("/api/openapi.json", _application)
@@ -94,6 +95,9 @@ CANNOT_BREAK = {
     "GET /api/teams/{team_id}": "its one parameter is a free-form string",
     "DELETE /api/teams/{team_id}/members/{username}": "its two parameters are free-form strings",
     "DELETE /api/teams/{team_id}/invitations/{invitation_id}": "its two parameters are free-form strings",
+    "GET /api/presets/{preset_id}/checks": "its one parameter is a free-form string",
+    "GET /api/check-runs/{run_id}": "its one parameter is a free-form string",
+    "POST /api/check-runs/{run_id}/cancel": "its one parameter is a free-form string",
 }
 
 
@@ -155,6 +159,9 @@ async def seed_data(api: httpx.AsyncClient) -> dict[str, list[Any]]:
         res = await api.put(f"/api/presets/{preset_id}", json={"content": {"session": {"instructions": str(n)}}})
         assert res.status_code == 200, res.text
     shared_preset = (await api.post(f"/api/presets/{preset_id}/share")).json()
+    # A preset with a check, run once to its end: a check run to name.
+    checked = await preset_with_checks(api, [text_check("answers", "Hello", {"type": "response_status"})])
+    check_run = await run_checks(api, checked["id"])
 
     recorded = await create_session(api)
     for type_, body in (("conversation.item.create", USER_SAYS), ("response.create", {})):
@@ -180,7 +187,8 @@ async def seed_data(api: httpx.AsyncClient) -> dict[str, list[Any]]:
         joined.append(invitation)
     open_invitation = (await api.post(f"/api/teams/{team['id']}/invitations", json={"role": "viewer"})).json()
     return {
-        "preset_id": [preset_id],
+        "preset_id": [preset_id, checked["id"]],
+        "run_id": [check_run["id"]],
         "session_id": [recorded["id"], other["id"]],
         "other_id": [other["id"], recorded["id"]],
         "team_id": [team["id"]],
