@@ -17,6 +17,7 @@ import httpx
 from channels.db import database_sync_to_async
 from django.core.management import call_command
 
+from playground.usage.api import csv_cell
 from playground.usage.audio import audio_bytes
 from playground.usage.models import UsageRecord
 from tests.conftest import is_type
@@ -205,10 +206,18 @@ def test_audio_counts_the_same_inline_or_as_a_media_reference() -> None:
 
 async def test_the_csv_says_what_the_api_says(api: httpx.AsyncClient, watch: Any) -> None:
     await scripted_session(api, watch, turns=2)
-    second = await create_session(api)
-    await api.post(f"/api/sessions/{second['id']}/client-events/conversation.item.create", json=say("=1+1 hello"))
-    await api.post(f"/api/sessions/{second['id']}/close")
-    for params in ({"group_by": "user"}, {"group_by": "day"}, {"group_by": "upstream", "interval": "week"}):
+    # A preset whose name a spreadsheet would run: the CSV quotes it.
+    preset = (await api.post("/api/presets", json={"name": "=SUM(1,2) trick"})).json()["id"]
+    second = await api.post(f"/api/presets/{preset}/sessions", json={"upstream": "emulator"})
+    assert second.status_code == 201, second.text
+    await api.post(f"/api/sessions/{second.json()['id']}/close")
+    cases = (
+        {"group_by": "user"},
+        {"group_by": "day"},
+        {"group_by": "upstream", "interval": "week"},
+        {"group_by": "preset"},
+    )
+    for params in cases:
         data = (await api.get("/api/usage", params=params)).json()
         res = await api.get("/api/usage.csv", params=params)
         assert res.status_code == 200, res.text
@@ -217,8 +226,8 @@ async def test_the_csv_says_what_the_api_says(api: httpx.AsyncClient, watch: Any
         rows = list(csv.DictReader(io.StringIO(res.text)))
         assert len(rows) == len(data["rows"]) >= 1
         for line, row in zip(rows, data["rows"], strict=True):
-            assert line["label"] == row["label"] and line["key"] == (row["key"] or "")
-            assert line.get("period", "") == (row["period"] or "")
+            assert line["label"] == csv_cell(row["label"]) and line["key"] == csv_cell(row["key"])
+            assert line.get("period", "") == csv_cell(row["period"])
             for name in ("sessions", "responses", *TOKENS):
                 assert int(line[name]) == row[name], name
             for name in ("audio_in_seconds", "audio_out_seconds", "cost"):
@@ -226,6 +235,9 @@ async def test_the_csv_says_what_the_api_says(api: httpx.AsyncClient, watch: Any
             assert line["currency"] == data["currency"]
     by_user = (await api.get("/api/usage", params={"group_by": "user"})).json()
     assert by_user["rows"][0]["sessions"] == 2  # the second session had no response: it counts, for nothing
+    text = (await api.get("/api/usage.csv", params={"group_by": "preset"})).text
+    quoted = [line for line in csv.DictReader(io.StringIO(text)) if line["key"] == preset]
+    assert [line["label"] for line in quoted] == ["'=SUM(1,2) trick"], text
 
 
 async def test_bad_input_names_the_field_and_changes_nothing(api: httpx.AsyncClient) -> None:

@@ -1,7 +1,4 @@
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
 from .models import Budget, BudgetAlert, UsageRecord
 
@@ -15,18 +12,13 @@ class BudgetAdmin(admin.ModelAdmin):
 
 @admin.register(UsageRecord)
 class UsageRecordAdmin(admin.ModelAdmin):
-    """Read only: records are summed from recordings (manage.py usage_backfill --recompute redoes them)."""
+    """Records are summed from recordings: `manage.py usage_backfill --recompute` redoes them, rather than edits."""
 
     list_display = ("at", "user", "team", "upstream", "response_id", "input_tokens", "output_tokens", "cost")
     list_filter = ("upstream",)
-    search_fields = ("user__username", "team__name", "response_id", "session_key")
+    search_fields = ("user__username", "team__name", "response_id")
     date_hierarchy = "at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    raw_id_fields = ("session", "user", "team", "preset")
 
 
 @admin.register(BudgetAlert)

@@ -99,6 +99,16 @@ async def usage(request: HttpRequest, query: Query[UsageQuery]) -> dict[str, Any
     return await db(_usage, user=_user(request), query=query)
 
 
+def csv_cell(value: Any) -> Any:
+    """A cell as written: nothing for null, and text a spreadsheet would run as a formula (a preset's name, a
+    username may start with `+`, `-`, `=` or `@`) quoted with a leading '."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def csv_text(data: dict[str, Any]) -> str:
     """The rows of a usage answer as CSV: a header, then one line per row (period first, with an interval)."""
     out = io.StringIO()
@@ -107,9 +117,7 @@ def csv_text(data: dict[str, Any]) -> str:
     writer.writerow(columns)
     for row in data["rows"]:
         cells = {**row, "currency": data["currency"]}
-        label = str(cells["label"])
-        cells["label"] = "'" + label if label.startswith(_FORMULA_STARTS) else label
-        writer.writerow(["" if cells[c] is None else cells[c] for c in columns])
+        writer.writerow([csv_cell(cells[c]) for c in columns])
     return out.getvalue()
 
 

@@ -184,12 +184,16 @@ def budget_create(
             raise PlaygroundError(f"You are in no team {team_id}.", status=422, field="team")
     _may_set(actor=actor, team=team)
     user = None
-    if username:
+    if username and team is not None:
+        # The same words whether or not such a user exists: an owner learns only about their own team.
+        membership = Membership.objects.filter(team=team, user__username=username).select_related("user").first()
+        if membership is None:
+            raise PlaygroundError(f"{username} is not a member of {team.name}.", status=422, field="user")
+        user = membership.user
+    elif username:
         user = selectors.user_by_username(username)
         if user is None:
             raise PlaygroundError(f"No user {username!r}.", status=422, field="user")
-        if team is not None and not Membership.objects.filter(team=team, user=user).exists():
-            raise PlaygroundError(f"{username} is not a member of {team.name}.", status=422, field="user")
     _limits_check(cost_limit, audio_minutes_limit)
     if Budget.objects.filter(team=team, user=user).exists():
         raise PlaygroundError(
