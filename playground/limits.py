@@ -13,8 +13,9 @@ in one transaction that no other opening runs beside, on any worker:
 A count then always includes every session already let in, connecting ones too, and 30 requests
 racing for 5 places get exactly 5. Each limit is a `Limit` in LIMITS, counted from the database
 (every worker sees the same numbers; nothing lives in a cache); the monthly budgets
-(playground/usage/budgets.py) are the last entry. 0 turns a setting off. A refusal is a 429 naming the setting, with
-`retry_after` (the `Retry-After` header), and `playground_session_refusals_total{limit}` counts it.
+(playground/usage/budgets.py, docs/usage.md) are the last entry. 0 turns a setting off. A refusal is
+a 429 naming the setting (or the budget), with `retry_after` (the `Retry-After` header), and
+`playground_session_refusals_total{limit}` counts it.
 """
 
 from __future__ import annotations
