@@ -21,6 +21,7 @@ from playground.realtime.api import router as realtime_router
 from playground.realtime.events import error_field
 from playground.recordings.api import router as recordings_router
 from playground.teams.api import router as teams_router
+from playground.usage.api import router as usage_router
 
 api = NinjaAPI(
     title="Realtime Playground API",
@@ -39,6 +40,7 @@ api.add_router("/", presets_router)
 api.add_router("/", recordings_router)
 api.add_router("/", teams_router)
 api.add_router("/", checks_router)
+api.add_router("/", usage_router)
 
 # Where Ninja puts a body or query field in its error locations; people know the field only.
 _LOCATION_PREFIXES = ("body", "query", "path", "payload")

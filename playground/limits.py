@@ -12,9 +12,10 @@ in one transaction that no other opening runs beside, on any worker:
 
 A count then always includes every session already let in, connecting ones too, and 30 requests
 racing for 5 places get exactly 5. Each limit is a `Limit` in LIMITS, counted from the database
-(every worker sees the same numbers; nothing lives in a cache); a later one (a budget, issue 18)
-is one more entry there. 0 turns a setting off. A refusal is a 429 naming the setting, with
-`retry_after` (the `Retry-After` header), and `playground_session_refusals_total{limit}` counts it.
+(every worker sees the same numbers; nothing lives in a cache); the monthly budgets
+(playground/usage/budgets.py, docs/usage.md) are the last entry. 0 turns a setting off. A refusal is
+a 429 naming the setting (or the budget), with `retry_after` (the `Retry-After` header), and
+`playground_session_refusals_total{limit}` counts it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from playground import metrics
 from playground.errors import PlaygroundError
 from playground.realtime import selectors
 from playground.realtime.models import RealtimeSession
+from playground.usage import budgets
 
 T = TypeVar("T")
 
@@ -50,6 +52,7 @@ class Opening:
 
     user: Any
     resuming: Any = None  # the id of the session being resumed
+    team: Any = None  # the id of the team the new session is opened in (its budgets bind it)
 
 
 @dataclass(frozen=True)
@@ -118,8 +121,20 @@ def user_per_minute(opening: Opening) -> Refusal | None:
     )
 
 
-# Checked in this order; the first refusal answers. A budget (issue 18) is appended here.
-LIMITS: list[Limit] = [deployment_live, user_live, user_per_minute]
+def monthly_budget(opening: Opening) -> Refusal | None:
+    """Budgets (docs/usage.md): a used-up one of the session's owner or team refuses until the month ends.
+    A resumed session counts against its own owner's and team's budgets, whoever resumes it."""
+    owner, team = opening.user.pk, opening.team
+    if opening.resuming is not None:
+        row = RealtimeSession.objects.filter(pk=opening.resuming).values_list("owner_id", "team_id").first()
+        if row is not None:
+            owner, team = row
+    refusal = budgets.budget_refusal(user_id=owner, team_id=team, now=timezone.now())
+    return None if refusal is None else Refusal("budget", refusal.message, refusal.retry_after)
+
+
+# Checked in this order; the first refusal answers.
+LIMITS: list[Limit] = [deployment_live, user_live, user_per_minute, monthly_budget]
 
 
 def _serialize() -> None:

@@ -116,7 +116,8 @@ RECORDER_WRITE = Histogram(
 RECORDER_FAILURES = Counter("playground_recorder_write_failures_total", "Batch writes that failed (then retried).")
 SESSION_REFUSALS = Counter(
     "playground_session_refusals_total",
-    "Sessions refused at the gate (playground/limits.py), by limit: deployment_live, user_live, user_per_minute.",
+    "Sessions refused at the gate (playground/limits.py), by limit: deployment_live, user_live, user_per_minute, "
+    "budget.",
     ["limit"],
 )
 WORKER_UP = Gauge(

@@ -156,6 +156,7 @@ INSTALLED_APPS = [
     "playground.recordings",
     "playground.teams",
     "playground.checks",
+    "playground.usage",
 ]
 
 # Django's stock middleware, subclassed to run in the event loop where they do no I/O

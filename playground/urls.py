@@ -10,6 +10,7 @@ from playground.realtime import views as realtime_views
 from playground.recordings import pages as recording_pages
 from playground.recordings import views as recording_views
 from playground.teams import views as team_views
+from playground.usage import views as usage_views
 
 urlpatterns = [
     path("", realtime_views.home, name="home"),
@@ -24,6 +25,7 @@ urlpatterns = [
     path("teams/", team_views.team_list_page, name="teams"),
     path("teams/<uuid:team_id>/", team_views.team_page, name="team"),
     path("invite/<str:token>/", team_views.invitation_page, name="invitation"),
+    path("usage/", usage_views.usage_page, name="usage"),
     path("accounts/login/", account_views.ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", account_views.signup, name="signup"),

@@ -223,6 +223,7 @@ async def world(api: httpx.AsyncClient, settings: Any) -> AsyncIterator[dict[str
     shared = (await api.post(f"/api/sessions/{recording['id']}/share")).json()["share_url"]
     preset_shared = (await api.post(f"/api/presets/{preset['id']}/share")).json()["share_url"]
     invitation = (await api.post(f"/api/teams/{team['id']}/invitations", json={"role": "viewer"})).json()
+    budget = (await api.post("/api/budgets", json={"team": team["id"], "cost_limit": 1000})).json()
     yield {
         "team": team["id"],
         "preset": preset["id"],
@@ -232,6 +233,7 @@ async def world(api: httpx.AsyncClient, settings: Any) -> AsyncIterator[dict[str
         "invitation": invitation["id"],
         "invitation_token": invitation["url"].rstrip("/").rsplit("/", 1)[1],
         "run": run,
+        "budget": budget["id"],
     }
 
 
@@ -291,6 +293,7 @@ async def test_every_write_endpoint_needs_csrf_with_the_cookie_and_not_with_a_to
         "token": world["invitation_token"],
         "number": "1",
         "run_id": world["run"],
+        "budget_id": world["budget"],
     }
     operations = _operations(WRITE_METHODS)
     assert len(operations) > 30  # the walk really covers the API (client events included)
@@ -427,6 +430,7 @@ async def test_every_get_endpoint_is_404_to_a_stranger(
             "invitation_id": str(world["invitation"]),
             "number": "1",
             "run_id": world["run"],
+            "budget_id": world["budget"],
         }
         for _, template, op in _operations(("get",)):
             if "{" not in template:

@@ -98,6 +98,9 @@ CANNOT_BREAK = {
     "GET /api/presets/{preset_id}/checks": "its one parameter is a free-form string",
     "GET /api/check-runs/{run_id}": "its one parameter is a free-form string",
     "POST /api/check-runs/{run_id}/cancel": "its one parameter is a free-form string",
+    "GET /api/budgets": "no parameters and no body",
+    "DELETE /api/budgets/{budget_id}": "its one parameter is a free-form string",
+    "GET /api/sessions/{session_id}/usage": "its one parameter is a free-form string",
 }
 
 
@@ -186,6 +189,8 @@ async def seed_data(api: httpx.AsyncClient) -> dict[str, list[Any]]:
         assert res.status_code == 200, res.text
         joined.append(invitation)
     open_invitation = (await api.post(f"/api/teams/{team['id']}/invitations", json={"role": "viewer"})).json()
+    budget = await api.post("/api/budgets", json={"team": team["id"], "cost_limit": 1000, "audio_minutes_limit": 600})
+    assert budget.status_code == 201, budget.text
     return {
         "preset_id": [preset_id, checked["id"]],
         "run_id": [check_run["id"]],
@@ -195,6 +200,7 @@ async def seed_data(api: httpx.AsyncClient) -> dict[str, list[Any]]:
         "invitation_id": [open_invitation["id"], joined[0]["id"]],
         "username": ["bob", "carol", "alice"],
         "number": [1, 2, 3],
+        "budget_id": [budget.json()["id"]],
         "token": [
             token_of(shared_preset.get("share_url")),
             token_of(shared_session.get("share_url")),

@@ -97,7 +97,7 @@ async def session_create(
         client_dialect=client_dialect,
     )
     # The limits and the new `connecting` row in one step (playground/limits.py): a burst cannot overshoot.
-    row = await db(session_gate, opening=Opening(user=user), take=begin)
+    row = await db(session_gate, opening=Opening(user=user, team=team.pk if team else None), take=begin)
     try:
         connection = await upstream_obj.connect(options=options or {})
     except UpstreamError as exc:

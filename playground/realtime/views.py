@@ -10,7 +10,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from playground.teams import selectors as team_selectors
 from playground.teams.access import can_change
+from playground.teams.models import EDITOR_ROLES
+from playground.usage.views import budget_notices
 
 from . import selectors
 from .dialect.voices import YANDEX_VOICES
@@ -29,10 +32,17 @@ INPUT_LANGUAGES = ("ru-RU", "en-US", "kk-KZ", "uz-UZ", "de-DE", "fr-FR", "es-ES"
 def home(request: HttpRequest) -> HttpResponse:
     sessions = selectors.session_list(user=request.user, limit=50)
     upstreams = [{"name": u.name, "title": u.title, "available": u.is_available()} for u in UPSTREAMS.values()]
+    # Teams a session can be opened in (shared with it, counted against its budgets): where I may share into.
+    teams = [t for t in team_selectors.team_list(user=request.user) if t.my_role in EDITOR_ROLES]  # type: ignore[attr-defined]
     return render(
         request,
         "realtime/home.html",
-        {"sessions": sessions, "upstreams": upstreams, "default_upstream": default_upstream_name()},
+        {
+            "sessions": sessions,
+            "upstreams": upstreams,
+            "default_upstream": default_upstream_name(),
+            "teams": teams,
+        },
     )
 
 
@@ -86,6 +96,8 @@ def session_page(request: HttpRequest, session_id: str) -> HttpResponse:
         "owner": session.owner.get_username(),
         # A team's viewer watches; their client events would be refused (403).
         "canChange": can_change(user=request.user, obj=session),
+        # Budgets this session counts against that are past their alert or used up (docs/usage.md).
+        "budgets": budget_notices(user=session.owner, team_id=session.team_id),
     }
     context = {
         "session": session,

@@ -25,6 +25,7 @@ def test_every_page_runs_under_the_policy(page: Any, live_url: str, page_errors:
         "/presets/",
         "/recordings/",
         "/teams/",
+        "/usage/",
     ):
         page.goto(live_url + path)
         page.wait_for_load_state("networkidle")

@@ -9,7 +9,11 @@ To the relay (each may carry `reply_channel` and `request_id`; the answer echoes
 - `relay.client_event`: forward one validated client event (`text`, its wire JSON); answered
   `relay.ack` with the event's seq, or `relay.error` in words;
 - `relay.sync`: answered `relay.synced` with the relay's current seq;
-- `relay.close`: end the session (`reason`); answered `relay.ack` once it is recorded and ended.
+- `relay.close`: end the session (`reason`; `kind` names the end notice, `session_closed` unless said,
+  `budget_exceeded` from usage's budgets; with `ran_out_at`, a time.time(): after the running response if it
+  started before then, else now); answered `relay.ack` once it is recorded and ended;
+- `relay.notice`: record and publish a notice of the playground's own (`kind`, its JSON `data`), e.g. a
+  budget's alert; not answered.
 
 From the relay, to the session's group:
 - `relay.frames`: a batch of frames `first`..`last` as one JSON array (`text`); `lease_notice`
@@ -25,6 +29,7 @@ from .frames import Frame, frames_text
 CLIENT_EVENT: Literal["relay.client_event"] = "relay.client_event"
 SYNC: Literal["relay.sync"] = "relay.sync"
 CLOSE: Literal["relay.close"] = "relay.close"
+NOTICE: Literal["relay.notice"] = "relay.notice"
 FRAMES: Literal["relay.frames"] = "relay.frames"
 ACK: Literal["relay.ack"] = "relay.ack"
 SYNCED: Literal["relay.synced"] = "relay.synced"
@@ -47,8 +52,16 @@ class SyncMessage(TypedDict):
 class CloseMessage(TypedDict):
     type: Literal["relay.close"]
     reason: str
+    kind: NotRequired[str]
+    ran_out_at: NotRequired[float]
     reply_channel: NotRequired[str]
     request_id: NotRequired[str]
+
+
+class NoticeMessage(TypedDict):
+    type: Literal["relay.notice"]
+    kind: str
+    data: str
 
 
 class FramesMessage(TypedDict):
@@ -96,8 +109,17 @@ def sync(*, reply_channel: str | None = None) -> SyncMessage:
     return message
 
 
-def close(*, reason: str) -> CloseMessage:
-    return {"type": CLOSE, "reason": reason}
+def close(*, reason: str, kind: str | None = None, ran_out_at: float | None = None) -> CloseMessage:
+    message: CloseMessage = {"type": CLOSE, "reason": reason}
+    if kind:
+        message["kind"] = kind
+    if ran_out_at is not None:
+        message["ran_out_at"] = ran_out_at
+    return message
+
+
+def notice(*, kind: str, data: str) -> NoticeMessage:
+    return {"type": NOTICE, "kind": kind, "data": data}
 
 
 def frames(batch: list[Frame], *, lease_notice: bool = False) -> FramesMessage:

@@ -26,6 +26,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from playground import metrics
+from playground.usage.live import UsageFollower
 
 from ..models import SessionEvent
 from .frames import Frame
@@ -50,6 +51,7 @@ class Recorder:
         self._callbacks: dict[str, Callable[[int], None]] = {}
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._usage = UsageFollower()
 
     def add(self, session_id: str, frame: Frame, on_recorded: Callable[[int], None]) -> None:
         self._pending.append((session_id, frame))
@@ -71,12 +73,17 @@ class Recorder:
                 # briefly (an idle recorder still writes a lone event at once).
                 await asyncio.sleep(GATHER_S)
                 recorded: dict[str, int] = {}
+                answered: set[str] = set()
                 for session_id, frame in batch:
                     recorded[session_id] = frame.seq
+                    if frame.type == "response.done" and frame.direction == "server":
+                        answered.add(session_id)
                 for session_id, seq in recorded.items():
                     callback = self._callbacks.get(session_id)
                     if callback is not None:
                         callback(seq)
+                if answered:  # usage and budgets, once per response and off this path (playground/usage/live.py)
+                    self._usage.responses_done(answered)
 
     async def _write_with_retry(self, batch: list[tuple[str, Frame]]) -> None:
         delay = 0.1
@@ -102,6 +109,7 @@ class Recorder:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        await self._usage.stop()
 
 
 _recorders: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Recorder] = weakref.WeakKeyDictionary()

@@ -27,6 +27,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from playground import metrics
+from playground.usage import live as usage_live
 
 from ..canned import CannedToolOutputs
 from ..models import SessionState
@@ -88,6 +89,9 @@ class Relay:
         # and how many responses are asked for (not yet created) or running (not yet done).
         self._heard_at = self._asked_at = time.monotonic()
         self._responses_asked = self._responses_running = 0
+        # A close asked for "after the current response" (a budget used up): done at the next response.done.
+        self._end_after_response: tuple[str, str, str] | None = None
+        self._created_at = 0.0  # time.time() of the latest response.created
 
     # --- life cycle -----------------------------------------------------------
 
@@ -182,6 +186,8 @@ class Relay:
             self._lease_lost = True
             await self._end_without_lease()
             return
+        # Its usage to the last event (audio no response followed too), before anyone learns it ended.
+        await usage_live.session_ended(self.session_id)
         # Published only once the recording and the state are written: whoever
         # reads the session after this notice sees it ended and complete.
         self._to_publish.append(notice)
@@ -307,10 +313,13 @@ class Relay:
         if type_ == "response.created":
             self._responses_asked = max(0, self._responses_asked - 1)
             self._responses_running += 1
+            self._created_at = time.time()
         elif type_ == "response.done":
             self._responses_running = max(0, self._responses_running - 1)
         elif self._responses_asked:  # an error while a response.create is unanswered: most likely its refusal
             self._responses_asked -= 1
+        if self._end_after_response is not None and type_ == "response.done":
+            self._stop(*self._end_after_response)  # anything asked for since is cut: it never started for real
 
     async def _watch_stall(self) -> None:
         """While a response is asked for or running: a notice after PLAYGROUND_UPSTREAM_STALL_S without
@@ -386,6 +395,7 @@ class Relay:
             messages.CLIENT_EVENT: self._on_client_event,
             messages.SYNC: self._on_sync,
             messages.CLOSE: self._on_close,
+            messages.NOTICE: self._on_notice,
         }
         while True:
             message = await self.layer.receive(self.channel)
@@ -408,8 +418,23 @@ class Relay:
 
     async def _on_close(self, message: messages.CloseMessage) -> None:
         # Answered by _supervise once the session is fully recorded and marked ended.
-        self._close_request = message
-        self._stop(SessionState.ENDED, message.get("reason") or "Closed by the user.", "session_closed")
+        if message.get("reply_channel"):  # a close nobody waits for (a budget's) never takes a caller's ack
+            self._close_request = message
+        end = (
+            SessionState.ENDED,
+            message.get("reason") or "Closed by the user.",
+            message.get("kind") or "session_closed",
+        )
+        # "After the current response": the one running since before the budget ran out (`ran_out_at`, the
+        # recorded time of the response that used it up) ends first; one started since is cut.
+        ran_out_at = message.get("ran_out_at")
+        if ran_out_at is not None and self._responses_running and self._created_at <= ran_out_at:
+            self._end_after_response = end  # _follow_response ends it at that response's response.done
+            return
+        self._stop(*end)
+
+    async def _on_notice(self, message: messages.NoticeMessage) -> None:
+        self._emit("playground", message["kind"], message["data"])
 
     async def _reply(self, message: messages.RelayRequest, answer: messages.RelayAnswer) -> None:
         reply_to = message.get("reply_channel")

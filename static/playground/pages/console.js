@@ -106,6 +106,8 @@ store.subscribe((frame) => {
       showBanner(`Refused by the playground${where}: ${n.message}`, "error");
       if (lastSender === "composer") composer.rejected(n.message, n.field);
       if (lastSender === "panel") panel.rejected(n.message);
+    } else if (n.kind === "budget_alert") {
+      showBanner(n.message, "warning"); // a budget past its alert (docs/usage.md): the session goes on
     } else if (n.kind === "gap") {
       socket.resume(); // the server says it cannot fill a gap yet: resume from our last seq
     } else if (n.state) {
@@ -189,6 +191,10 @@ if (window.matchMedia("(max-width: 760px)").matches) document.getElementById("se
 // Connect first: on a session that has already ended, this one socket still replays the recording.
 socket.connect();
 setState(page.state, page.stateReason);
+// Budgets this session counts against that are past their alert or used up, as the page opened.
+if (page.budgets && page.budgets.length && !ended) {
+  showBanner(page.budgets.map((b) => b.message).join(" ") + " (Usage page: /usage/)", "warning");
+}
 
 window.__console = {
   page,

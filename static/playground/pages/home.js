@@ -1,4 +1,5 @@
-// The home page. The "New session" form: POST /api/sessions, then open the session's page.
+// The home page. The "New session" form: POST /api/sessions (in a team, if one is chosen), then open the
+// session's page.
 // "Start from a preset": the onboarding presets first, then mine; Run opens a session from one
 // (POST /api/presets/{id}/sessions, with the upstream chosen in the form above) and goes to it.
 
@@ -16,9 +17,12 @@ function setupNewSession() {
     button.disabled = true;
     button.textContent = "Connecting…";
     try {
+      // A team: the session is shared with it and counts against its budgets (docs/usage.md).
+      const team = data.get("team") || undefined;
       const session = await call("POST", "/sessions", {
         upstream: data.get("upstream"),
         session: { instructions: data.get("instructions"), output_modalities: [data.get("modality")] },
+        ...(team ? { team } : {}),
       });
       window.location.href = "/sessions/" + session.id + "/";
     } catch (err) {
