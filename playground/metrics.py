@@ -21,25 +21,13 @@ from django.core.exceptions import ImproperlyConfigured
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, values
 from prometheus_client.core import GaugeMetricFamily
 
+from playground.realtime.events import CLIENT_EVENTS
+
 if values.ValueClass is values.MutexValue:  # imported before settings.py set the directory
     raise ImproperlyConfigured("prometheus_client was imported before the settings: PROMETHEUS_MULTIPROC_DIR unset.")
 
 # The protocol's event types (OpenAI GA and Yandex, docs/architecture.md): the only values of `type`.
-CLIENT_TYPES = frozenset(
-    {
-        "session.update",
-        "input_audio_buffer.append",
-        "input_audio_buffer.commit",
-        "input_audio_buffer.clear",
-        "conversation.item.create",
-        "conversation.item.retrieve",
-        "conversation.item.truncate",
-        "conversation.item.delete",
-        "response.create",
-        "response.cancel",
-        "output_audio_buffer.clear",
-    }
-)
+CLIENT_TYPES = frozenset(CLIENT_EVENTS)  # the eleven client events the playground validates
 SERVER_TYPES = frozenset(
     {
         "error",
