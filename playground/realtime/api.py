@@ -171,7 +171,9 @@ async def shared_session_events(request: HttpRequest, token: str, query: Query[E
 
 
 async def _events(session: RealtimeSession, query: EventsQuery) -> list[Any]:
-    frames = await db(selectors.event_frames, session_id=session.id, after=query.after, limit=query.limit)
+    frames = await db(
+        selectors.event_frames, session_id=session.id, after=query.after, limit=query.limit, audio=query.audio
+    )
     trim_to = settings.PLAYGROUND_TRIM_BASE64_TO if query.trim else None
     return json.loads(frames_text(frames, trim_to=trim_to))
 

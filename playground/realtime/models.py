@@ -78,8 +78,12 @@ class SessionEvent(models.Model):
     ts = models.FloatField(help_text="Unix time, seconds")
     type = models.CharField(max_length=100)
     # The JSON text as sent or received: stored as is, so a replay is byte-exact
-    # and recording never pays for a re-serialisation.
+    # and recording never pays for a re-serialisation. Its base64 audio, if any, is replaced by
+    # `refs` references into the session's media (playground/media/refs.py).
     data = models.TextField()
+    refs = models.PositiveSmallIntegerField(default=0)
+    # A block of events (direction "block", realtime/blocks.py): read them with realtime/reading.py.
+    packed = models.BinaryField(null=True, blank=True)
 
     class Meta:
         ordering = ["session", "seq"]

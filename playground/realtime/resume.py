@@ -18,9 +18,11 @@ from typing import Any
 from django.db import models
 
 from playground.errors import PlaygroundError
+from playground.usage.audio import audio_bytes
 
 from .events import ClientEventError, compact_json, event_to_wire, parse_client_event
 from .models import RealtimeSession, SessionEvent, SessionState
+from .reading import frames_read
 from .runtime.frames import Frame
 
 RESUMED_KIND = "resumed"
@@ -69,10 +71,8 @@ def _deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
 
 def _ended_at_time_limit(session: RealtimeSession, frames: list[Frame]) -> bool:
     """The upstream (not the user, not a failure) ended the session because its time was up."""
-    notice = (
-        SessionEvent.objects.filter(session_id=session.id, direction="playground").order_by("-seq").only("data").first()
-    )
-    if notice is None or json.loads(notice.data).get("kind") != "upstream_closed":
+    notices = list(frames_read(session_id=session.id, direction="playground", audio="ref"))
+    if not notices or json.loads(notices[-1].data).get("kind") != "upstream_closed":
         return False
     if any(word in session.state_reason.lower() for word in _TIME_LIMIT_WORDS):
         return True
@@ -172,12 +172,11 @@ def _conversation(frames: list[Frame]) -> tuple[list[dict[str, Any]], dict[str, 
 def _audio_ms(session_id: Any, item_ids: set[str], rate: int) -> dict[str, float]:
     """How much assistant audio each item had, from its recorded output_audio deltas."""
     total: dict[str, int] = {}
-    rows = SessionEvent.objects.filter(session_id=session_id, direction="server", type="response.output_audio.delta")
-    for data in rows.values_list("data", flat=True).iterator():
-        event = json.loads(data)
-        if event.get("item_id") in item_ids and isinstance(event.get("delta"), str):
-            delta = event["delta"]
-            total[event["item_id"]] = total.get(event["item_id"], 0) + len(delta) * 3 // 4 - delta[-2:].count("=")
+    deltas = frames_read(session_id=session_id, direction="server", types=("response.output_audio.delta",), audio="ref")
+    for frame in deltas:
+        event = json.loads(frame.data)
+        if event.get("item_id") in item_ids:
+            total[event["item_id"]] = total.get(event["item_id"], 0) + audio_bytes(event.get("delta"))
     return {item_id: n / 2 / rate * 1000 for item_id, n in total.items()}
 
 
@@ -220,16 +219,13 @@ def _replay_item(item: dict[str, Any], *, cut: float | None, notes: list[str]) -
 
 def session_resume_plan(*, session: RealtimeSession) -> ResumePlan:
     """Whether `session` may be resumed (409 in words if not) and what to send its new connection."""
-    rows = (
-        SessionEvent.objects.filter(session_id=session.id)
-        .filter(
-            models.Q(direction="server", type__in=_CONVERSATION_EVENTS)
-            | models.Q(direction="client", type="session.update")
-        )
-        .order_by("seq")
-        .values_list("seq", "direction", "ts", "type", "data")
-    )
-    frames = [Frame(seq=s, direction=d, ts=t, type=ty, data=data) for s, d, t, ty, data in rows.iterator()]
+    # Audio stays a reference: a plan needs items and transcripts, never the audio itself.
+    frames = [
+        f
+        for f in frames_read(session_id=session.id, types={*_CONVERSATION_EVENTS, "session.update"}, audio="ref")
+        if (f.direction == "server" and f.type in _CONVERSATION_EVENTS)
+        or (f.direction == "client" and f.type == "session.update")
+    ]
     _resumable_check(session, frames)
     last_seq = SessionEvent.objects.filter(session_id=session.id).aggregate(m=models.Max("seq"))["m"] or 0
     notes: list[str] = []

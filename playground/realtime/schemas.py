@@ -141,6 +141,13 @@ class EventsQuery(Schema):
     )
     limit: int = Field(1000, ge=1, le=10_000)
     trim: bool = Field(False, description="Shorten base64 audio, saying so in the frame's `trimmed` field.")
+    audio: Literal["inline", "ref"] = Field(
+        "inline",
+        description=(
+            "`inline`: audio as it crossed the wire, base64. `ref`: each audio value replaced by "
+            '`{"$audio": side, "offset": n, "length": n}`, a byte range of `GET /api/sessions/{id}/audio/{side}`.'
+        ),
+    )
 
 
 class UpstreamOut(Schema):

@@ -12,7 +12,8 @@ from django.db.models.functions import Now
 from playground.errors import PlaygroundError
 from playground.teams.access import visible_q, with_my_role
 
-from .models import RealtimeSession, SessionEvent, SessionState
+from .models import RealtimeSession, SessionState
+from .reading import Audio, frames_read
 from .runtime.frames import Frame
 
 # A live session whose lease (heartbeat_at) is older than this lost its worker: the sweeper
@@ -105,12 +106,10 @@ def session_live_count(*, owner: Any = None) -> int:
     return (qs.filter(owner=owner) if owner is not None else qs).count()
 
 
-def event_frames(*, session_id: Any, after: int = 0, upto: int | None = None, limit: int = 1000) -> list[Frame]:
-    qs = SessionEvent.objects.filter(session_id=session_id, seq__gt=after)
-    if upto is not None:
-        qs = qs.filter(seq__lte=upto)
-    rows = qs.order_by("seq").values_list("seq", "direction", "ts", "type", "data")[:limit]
-    return [Frame(seq=s, direction=d, ts=t, type=ty, data=data) for s, d, t, ty, data in rows]
+def event_frames(
+    *, session_id: Any, after: int = 0, upto: int | None = None, limit: int = 1000, audio: Audio = "inline"
+) -> list[Frame]:
+    return list(frames_read(session_id=session_id, after=after, upto=upto, limit=limit, audio=audio))
 
 
 def stale_cutoff() -> Any:

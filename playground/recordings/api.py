@@ -2,7 +2,8 @@
 
 from typing import Any, Literal
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from ninja import Field, Router, Schema, Status
 
 from playground.accounts.auth import api_auth
@@ -12,7 +13,7 @@ from playground.realtime.models import RealtimeSession
 from playground.realtime.schemas import SessionOut, session_out
 from playground.schemas import ErrorOut
 
-from . import selectors, services
+from . import audio, selectors, services
 
 router = Router(auth=api_auth, tags=["recordings"])
 
@@ -59,6 +60,43 @@ async def _export(session: RealtimeSession, format: str, side: str) -> HttpRespo
         response = HttpResponse(data, content_type="audio/wav")
         filename = f"{name}-{side}.wav"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+AudioSide = Literal["user", "assistant", "items"]
+_AUDIO_RESPONSES: dict[int, Any] = {200: None, 206: None, 404: ErrorOut, 416: ErrorOut, 422: ErrorOut, 500: ErrorOut}
+
+
+@router.get("/sessions/{session_id}/audio/{side}", response=_AUDIO_RESPONSES)
+async def recording_audio(request: HttpRequest, session_id: str, side: AudioSide) -> HttpResponseBase:
+    """One side of the recording as a WAV file (PCM16 mono at the session's rate), whole or by `Range`:
+    the audio a reference `{"$audio": side, "offset": n, "length": n}` stands for starts at byte 44 + n.
+    `user` is the microphone, `assistant` the answers, `items` audio sent in conversation items."""
+    return await _audio(request, await _session(request, session_id), side)
+
+
+@router.get("/shared/sessions/{token}/audio/{side}", response=_AUDIO_RESPONSES, auth=None)
+async def shared_recording_audio(request: HttpRequest, token: str, side: AudioSide) -> HttpResponseBase:
+    """One side of a recording shared by link, as `GET /api/sessions/{id}/audio/{side}`."""
+    return await _audio(request, await db(realtime_selectors.session_shared_or_404, token=token), side)
+
+
+async def _audio(request: HttpRequest, session: RealtimeSession, side: str) -> HttpResponseBase:
+    whole = await db(audio.side_audio, session_id=session.id, side=side)
+    wanted = audio.byte_range(request.headers.get("Range"), whole.size)
+    start, end = wanted or (0, whole.size - 1)
+    if wanted is not None and end - start < audio.PIECE:  # the replay page's case: small, sent at once
+        pieces = [piece async for piece in audio.side_bytes(whole, start, end)]
+        response: HttpResponseBase = HttpResponse(b"".join(pieces), content_type="audio/wav", status=206)
+    else:
+        response = StreamingHttpResponse(
+            audio.side_bytes(whole, start, end), content_type="audio/wav", status=206 if wanted else 200
+        )
+    if wanted is not None:
+        response["Content-Range"] = f"bytes {start}-{end}/{whole.size}"
+    response["Content-Length"] = str(end - start + 1)
+    response["Accept-Ranges"] = "bytes"
+    response["Content-Disposition"] = f'inline; filename="session-{session.id}-{side}.wav"'
     return response
 
 

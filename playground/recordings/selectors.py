@@ -11,22 +11,18 @@ import wave
 from collections.abc import Iterator
 from typing import Any
 
-from playground.realtime.models import RealtimeSession, SessionEvent
+from playground.media.source import AudioSource
+from playground.realtime.models import RealtimeSession
+from playground.realtime.reading import Audio, frames_read
 from playground.realtime.runtime.frames import Frame
 
 DEFAULT_RATE = 44100  # Yandex's rate, and the emulator's default
 
 
-def recording_frames(*, session_id: Any) -> Iterator[Frame]:
-    """Every recorded frame in seq order, read in chunks (a recording can be large)."""
-    rows = (
-        SessionEvent.objects.filter(session_id=session_id)
-        .order_by("seq")
-        .values_list("seq", "direction", "ts", "type", "data")
-        .iterator(chunk_size=500)
-    )
-    for seq, direction, ts, type_, data in rows:
-        yield Frame(seq=seq, direction=direction, ts=ts, type=type_, data=data)
+def recording_frames(*, session_id: Any, audio: Audio = "inline") -> Iterator[Frame]:
+    """Every recorded frame in seq order, read in chunks (a recording can be large); with `audio="ref"`,
+    audio stays a reference into the media (for readers that never look at it)."""
+    return frames_read(session_id=session_id, audio=audio)
 
 
 def recording_jsonl(*, session_id: Any) -> Iterator[str]:
@@ -35,7 +31,7 @@ def recording_jsonl(*, session_id: Any) -> Iterator[str]:
         yield frame.text + "\n"
 
 
-def _session_rates(frames: list[Frame]) -> tuple[int, int]:
+def session_rates(frames: list[Frame]) -> tuple[int, int]:
     """(input rate, output rate) from the last session.created/updated: never assume 24 kHz."""
     rate_in = rate_out = DEFAULT_RATE
     for frame in frames:
@@ -48,14 +44,20 @@ def _session_rates(frames: list[Frame]) -> tuple[int, int]:
 
 def recording_wav(*, session_id: Any, side: str) -> bytes:
     """The user's side (their input_audio_buffer.append audio) or the assistant's (output audio deltas)."""
-    frames = list(recording_frames(session_id=session_id))
-    rate_in, rate_out = _session_rates(frames)
+    rate_in, rate_out = session_rates(
+        list(frames_read(session_id=session_id, audio="ref", types=("session.created", "session.updated")))
+    )
+    direction, type_, field = ("client", "input_audio_buffer.append", "audio")
+    if side != "user":
+        direction, type_, field = ("server", "response.output_audio.delta", "delta")
+    source = AudioSource(session_id)
     pcm = bytearray()
-    for frame in frames:
-        if side == "user" and frame.direction == "client" and frame.type == "input_audio_buffer.append":
-            pcm += base64.b64decode(json.loads(frame.data)["audio"])
-        elif side == "assistant" and frame.direction == "server" and frame.type == "response.output_audio.delta":
-            pcm += base64.b64decode(json.loads(frame.data)["delta"])
+    for frame in frames_read(session_id=session_id, audio="ref", types=(type_,), direction=direction):
+        value = json.loads(frame.data).get(field)
+        if isinstance(value, str):  # inline (a recording from before media, or audio kept inline)
+            pcm += base64.b64decode(value)
+        elif isinstance(value, dict) and "$audio" in value:
+            pcm += source.read(value["$audio"], int(value["offset"]), int(value["length"]))
     out = io.BytesIO()
     with wave.open(out, "wb") as wav:
         wav.setnchannels(1)
@@ -76,7 +78,7 @@ def recording_markdown(*, session: RealtimeSession) -> str:
         "",
     ]
     answer: dict[str, str] = {}  # item_id -> text so far, in order of first delta
-    for frame in recording_frames(session_id=session.id):
+    for frame in recording_frames(session_id=session.id, audio="ref"):
         if frame.direction == "playground":
             lines += [f"> {json.loads(frame.data).get('message', '')}", ""]
             continue
@@ -172,7 +174,7 @@ def session_turns(*, session_id: Any) -> tuple[list[dict[str, Any]], str | None]
     user_said: list[str] = []
     current: dict[str, Any] | None = None
     ended: str | None = None
-    for frame in recording_frames(session_id=session_id):
+    for frame in recording_frames(session_id=session_id, audio="ref"):
         if frame.direction == "playground":
             ended = json.loads(frame.data).get("message") or frame.type
             continue

@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db.models import Max
+
 from playground.db import db
 from playground.errors import PlaygroundError
 from playground.realtime import selectors as realtime_selectors
@@ -224,8 +226,10 @@ async def _recording_caught_up(session: RealtimeSession) -> None:
         return  # the relay is gone: the recording is all there is
     deadline = time.monotonic() + CATCH_UP_S
     while time.monotonic() < deadline:
-        recorded = await db(SessionEvent.objects.filter(session_id=session.id, seq__lte=upto).count)
-        if recorded >= upto:
+        # The recorder writes each session's frames in seq order, a batch a transaction: seq `upto`
+        # recorded means every seq before it is too.
+        recorded = await db(lambda: SessionEvent.objects.filter(session_id=session.id).aggregate(m=Max("seq"))["m"])
+        if (recorded or 0) >= upto:
             return
         await asyncio.sleep(POLL_S)
     log.warning("re-run of %s: its recording did not reach seq %d within %.0f s", session.id, upto, CATCH_UP_S)

@@ -24,7 +24,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from playground.errors import PlaygroundError
-from playground.realtime.models import RealtimeSession, SessionEvent
+from playground.realtime.models import RealtimeSession
+from playground.realtime.reading import frames_last, frames_read
 from playground.teams.models import Membership, Role, Team
 
 from . import accounting, audio, selectors
@@ -53,18 +54,10 @@ def _formats_at(session_id: uuid.UUID, seq: int) -> tuple[audio.Format, audio.Fo
     fmt_in = fmt_out = audio.Format()
     if seq <= 0:
         return fmt_in, fmt_out
-    row = (
-        SessionEvent.objects.filter(
-            session_id=session_id, seq__lte=seq, direction="server", type__in=audio.SESSION_TYPES
-        )
-        .order_by("-seq")
-        .values_list("seq", "direction", "ts", "type", "data")
-        .first()
-    )
-    if row is not None:
-        tally = accounting.Tally(after=0, fmt_in=fmt_in, fmt_out=fmt_out)
-        tally.feed(*row)
-        fmt_in, fmt_out = tally.fmt_in, tally.fmt_out
+    tally = accounting.Tally(after=0, fmt_in=fmt_in, fmt_out=fmt_out)
+    for f in frames_read(session_id=session_id, upto=seq, direction="server", types=audio.SESSION_TYPES, audio="ref"):
+        tally.feed(f.seq, f.direction, f.ts, f.type, f.data)
+    fmt_in, fmt_out = tally.fmt_in, tally.fmt_out
     return fmt_in, fmt_out
 
 
@@ -100,17 +93,13 @@ def usage_account(*, session_id: Any, final: bool = False) -> list[UsageRecord]:
     for _ in range(_ATTEMPTS):
         cursor = _cursor(session.pk)
         fmt_in, fmt_out = _formats_at(session.pk, cursor)
-        rows = (
-            SessionEvent.objects.filter(session_id=session.pk, seq__gt=cursor, type__in=audio.USAGE_TYPES)
-            .order_by("seq")
-            .values_list("seq", "direction", "ts", "type", "data")
-            .iterator(chunk_size=200)
-        )
+        frames = frames_read(session_id=session.pk, after=cursor, types=audio.USAGE_TYPES, audio="ref")
+        rows = ((f.seq, f.direction, f.ts, f.type, f.data) for f in frames)
         figures, tally = accounting.tally_events(rows, after=cursor, fmt_in=fmt_in, fmt_out=fmt_out)
         if final:
-            last = SessionEvent.objects.filter(session_id=session.pk).order_by("-seq").values_list("seq", "ts").first()
+            last = frames_last(session_id=session.pk)
             if last is not None:
-                tail = tally.tail(last_seq=last[0], last_ts=last[1], always=cursor == 0 and not figures)
+                tail = tally.tail(last_seq=last.seq, last_ts=last.ts, always=cursor == 0 and not figures)
                 if tail is not None:
                     figures.append(tail)
         if not figures:

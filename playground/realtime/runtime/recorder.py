@@ -26,8 +26,12 @@ from typing import Any
 from django.db import connection, transaction
 
 from playground import metrics
+from playground.media.models import AudioPending
+from playground.media.services import media_seal, media_seal_all
+from playground.media.writer import MediaWriter
 from playground.usage.live import UsageFollower
 
+from .. import blocks
 from ..models import SessionEvent
 from .frames import Frame
 
@@ -126,32 +130,71 @@ def recorder_for_loop() -> Recorder:
 # --- on the recorder thread ----------------------------------------------------------
 
 
+_media = MediaWriter()  # this process's media streams: used on the recorder thread only
+_loose: dict[str, int] = {}  # session id → rows written since its last compaction
+
+
 def events_record(*, batch: list[tuple[str, Frame]]) -> None:
     field = SessionEvent._meta.get_field("session")
     session_values: dict[str, Any] = {}
+    # The audio goes to the session's media (playground/media/): the rows keep references to it.
+    plan = _media.plan(batch)
     rows = []
     for session_id, f in batch:
         value = session_values.get(session_id)
         if value is None:
             value = session_values[session_id] = field.get_db_prep_value(uuid.UUID(session_id), connection)
-        rows.append((value, f.seq, f.direction, f.ts, f.type, f.data))
+        data, refs = plan.texts.get((session_id, f.seq), (f.data, 0))
+        rows.append((value, f.seq, f.direction, f.ts, f.type, data, refs))
+    pending = [(session_values[sid], side, start, bytes(pcm)) for (sid, side), (start, pcm) in plan.pending.items()]
     try:
         if connection.vendor == "postgresql":
             try:
-                _rows_copy(rows)
-                return
+                _rows_copy(rows, pending)
             except connection.Database.IntegrityError:  # type: ignore[attr-defined]
-                pass  # a retry of a batch that did land: the INSERT below skips the rows already there
-        _rows_insert(rows)
+                # a retry of a batch that did land: the INSERT below skips the rows already there
+                _rows_insert(rows, pending)
+        else:
+            _rows_insert(rows, pending)
     except Exception:
         connection.close_if_unusable_or_obsolete()
         raise
+    for session_id, side in _media.commit(plan):
+        _seal(session_id, side)
+    for session_id, _ in batch:
+        _loose[session_id] = _loose.get(session_id, 0) + 1
+    for session_id in session_values:
+        if _loose[session_id] >= blocks.BLOCK_EVENTS:
+            blocks.events_compact(session_id=session_id)
+            _loose[session_id] = 0
 
 
-_COLUMNS = "(session_id, seq, direction, ts, type, data)"
+def _seal(session_id: str, side: str) -> None:
+    try:
+        media_seal(session_id=session_id, side=side)
+    except Exception:
+        # Still readable from its pending rows; sealed again at the next threshold or the session's end.
+        log.exception("sealing the %s audio of %s failed", side, session_id)
+    else:
+        _media.sealed(session_id, side)
 
 
-def _rows_copy(rows: list[tuple[Any, ...]]) -> None:
+def recording_close(*, session_id: str) -> None:
+    """A session ended: its open audio chunks sealed and its rows packed into blocks (recorder thread)."""
+    try:
+        media_seal_all(session_id=session_id)
+    except Exception:
+        log.exception("sealing the audio of %s failed; `manage.py audio_migrate` seals it later", session_id)
+    blocks.events_compact(session_id=session_id)
+    _media.forget(session_id)
+    _loose.pop(session_id, None)
+
+
+_COLUMNS = "(session_id, seq, direction, ts, type, data, refs)"
+_PENDING_COLUMNS = "(session_id, side, start, pcm)"
+
+
+def _rows_copy(rows: list[tuple[Any, ...]], pending: list[tuple[Any, ...]]) -> None:
     # COPY costs PostgreSQL's client about 10 µs of CPU a row against 35 to 50 for executemany's
     # INSERTs (measured with psycopg 3.3, 50-row batches): the recorder shares the relay's core.
     with transaction.atomic():
@@ -160,13 +203,14 @@ def _rows_copy(rows: list[tuple[Any, ...]]) -> None:
         with connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
             for row in rows:
                 copy.write_row(row)
+        _pending_insert(pending)
 
 
-def _rows_insert(rows: list[tuple[Any, ...]]) -> None:
+def _rows_insert(rows: list[tuple[Any, ...]], pending: list[tuple[Any, ...]]) -> None:
     mark = "?" if connection.vendor == "sqlite" else "%s"
     sql = (
         f"INSERT INTO {SessionEvent._meta.db_table} {_COLUMNS} "
-        f"VALUES ({', '.join([mark] * 6)}) ON CONFLICT (session_id, seq) DO NOTHING"
+        f"VALUES ({', '.join([mark] * 7)}) ON CONFLICT (session_id, seq) DO NOTHING"
     )
     with transaction.atomic():
         connection.ensure_connection()
@@ -177,6 +221,23 @@ def _rows_insert(rows: list[tuple[Any, ...]]) -> None:
             cursor.executemany(sql, rows)
         finally:
             cursor.close()
+        _pending_insert(pending)
+
+
+def _pending_insert(pending: list[tuple[Any, ...]]) -> None:
+    """The open chunks' PCM, in the transaction of the rows that refer to it."""
+    if not pending:
+        return
+    mark = "?" if connection.vendor == "sqlite" else "%s"
+    sql = (
+        f"INSERT INTO {AudioPending._meta.db_table} {_PENDING_COLUMNS} "
+        f"VALUES ({', '.join([mark] * 4)}) ON CONFLICT (session_id, side, start) DO NOTHING"
+    )
+    cursor = connection.connection.cursor()
+    try:
+        cursor.executemany(sql, pending)
+    finally:
+        cursor.close()
 
 
 def close_connections() -> None:

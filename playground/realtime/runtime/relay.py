@@ -196,6 +196,8 @@ class Relay:
         drain = getattr(self.layer, "drain", None)
         if drain is not None:  # a batching layer (Redis): the notice is out before the ack and the end
             await drain()
+        # Its audio's open chunks sealed and its rows packed (off everyone's path: the notice is out).
+        await run_on_recorder_thread(recorder.recording_close, session_id=self.session_id)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

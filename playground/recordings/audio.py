@@ -1,0 +1,95 @@
+"""A side of a recording as one WAV file, served whole or by byte range (HTTP Range, RFC 9110).
+
+The file is a 44-byte WAV header followed by the side's PCM stream (playground/media/): the byte at
+`44 + offset` is the first byte of the audio an event's reference `{"$audio", "offset", "length"}`
+points at, so the replay page fetches exactly the audio it is about to play.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from playground.db import db
+from playground.errors import PlaygroundError
+from playground.media.source import AudioSource
+from playground.realtime.reading import frames_read
+
+from .selectors import session_rates
+
+HEADER = 44
+PIECE = 1 << 20  # a whole file is sent a MiB at a time
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def wav_header(*, length: int, rate: int) -> bytes:
+    """RIFF/WAVE, PCM16 mono, `length` bytes of samples."""
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + length)
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
+        + b"data"
+        + struct.pack("<I", length)
+    )
+
+
+@dataclass
+class SideAudio:
+    session_id: Any
+    side: str
+    rate: int
+    length: int  # PCM bytes
+    source: AudioSource
+
+    @property
+    def size(self) -> int:
+        return HEADER + self.length
+
+    def header(self) -> bytes:
+        return wav_header(length=self.length, rate=self.rate)
+
+
+def side_audio(*, session_id: Any, side: str) -> SideAudio:
+    configs = frames_read(session_id=session_id, audio="ref", types=("session.created", "session.updated"))
+    rates = session_rates(list(configs))
+    source = AudioSource(session_id)
+    rate = rates[0] if side == "user" else rates[1]
+    return SideAudio(session_id=session_id, side=side, rate=rate, length=source.length(side), source=source)
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The inclusive (first, last) bytes a Range header asks for, None for the whole file; 416 in words
+    for a range this file cannot give (several ranges are not served: ask one at a time)."""
+    if not header:
+        return None
+    match = _RANGE.match(header.strip())
+    if match is None:
+        raise PlaygroundError(f"Range must be one range of bytes, like bytes=0-1023; got {header!r}.", status=416)
+    first, last = match.groups()
+    if not first and not last:
+        raise PlaygroundError(f"Range names no bytes: {header!r}.", status=416)
+    if not first:  # the last n bytes
+        start, end = max(0, size - int(last)), size - 1
+    else:
+        start, end = int(first), min(int(last), size - 1) if last else size - 1
+    if start >= size or start > end:
+        raise PlaygroundError(f"Range {header!r} is outside this file's {size} bytes.", status=416, size=size)
+    return start, end
+
+
+async def side_bytes(audio: SideAudio, start: int, end: int) -> AsyncIterator[bytes]:
+    """Bytes start..end (inclusive) of the WAV file, a piece at a time."""
+    header = audio.header()
+    if start < HEADER:
+        yield header[start : end + 1]
+        start = HEADER
+    pos = start - HEADER
+    stop = end + 1 - HEADER
+    while pos < stop:
+        n = min(PIECE, stop - pos)
+        yield await db(audio.source.read, audio.side, pos, n)
+        pos += n
