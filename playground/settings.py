@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
 import secrets
 import shutil
 from pathlib import Path
@@ -65,6 +66,13 @@ class _Env(BaseSettings):
     PLAYGROUND_JUDGE_URL: str = "https://llm.api.cloud.yandex.net/v1"
     PLAYGROUND_JUDGE_MODEL: str = "yandexgpt/latest"
     PLAYGROUND_SPEECHKIT_TTS_URL: str = "https://tts.api.cloud.yandex.net/speech/v1/tts:synthesize"
+    PLAYGROUND_MEDIA_DIR: Path | None = None  # default: media/ in PLAYGROUND_VAR_DIR
+    PLAYGROUND_MEDIA_BUCKET: str = ""  # set: recordings' media in this S3 bucket instead (the next five with it)
+    PLAYGROUND_MEDIA_ENDPOINT_URL: str = ""
+    PLAYGROUND_MEDIA_REGION: str = ""
+    PLAYGROUND_MEDIA_ACCESS_KEY_ID: str = ""
+    PLAYGROUND_MEDIA_SECRET_ACCESS_KEY: str = ""
+    PLAYGROUND_MEDIA_PREFIX: str = "recordings"
 
 
 class _DeployEnv(BaseSettings):
@@ -294,6 +302,76 @@ STORAGES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # An audio append may carry 15 MiB of PCM: 20 MiB as base64, plus the envelope.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 21 * 1024 * 1024
+
+# --- Media: recordings' audio (FLAC files) -------------------------------------------------------------
+# Django's storage API, alias `recordings` (django.core.files.storage.storages["recordings"]): files under
+# PLAYGROUND_MEDIA_DIR (default var/media/), or with PLAYGROUND_MEDIA_BUCKET an S3-compatible bucket (Yandex
+# Object Storage, MinIO, AWS) through django-storages. Private either way: the playground's API serves them
+# to those allowed to see the recording, never a URL to the file (docs/operations.md, "Media storage").
+# The secret access key is never sent to a browser, a response or a log: it lives only in STORAGES, whose
+# `secret_key` (and `access_key`) Django's error reports hide as they hide every setting named like a key.
+_S3_VARIABLES = ("ENDPOINT_URL", "REGION", "ACCESS_KEY_ID", "SECRET_ACCESS_KEY")
+
+
+def _recordings_storage(env: _Env) -> dict[str, object]:
+    """STORAGES["recordings"] for these variables (tests/services/test_media_s3.py runs it against S3)."""
+    bucket = env.PLAYGROUND_MEDIA_BUCKET
+    if not bucket:
+        stray = [f"PLAYGROUND_MEDIA_{n}" for n in _S3_VARIABLES if getattr(env, f"PLAYGROUND_MEDIA_{n}")]
+        if stray:
+            need = "needs" if len(stray) == 1 else "need"
+            raise ImproperlyConfigured(
+                f"{', '.join(stray)} {need} PLAYGROUND_MEDIA_BUCKET (unset: recordings' media are files in "
+                "PLAYGROUND_MEDIA_DIR)."
+            )
+        location = env.PLAYGROUND_MEDIA_DIR or env.PLAYGROUND_VAR_DIR / "media"
+        # allow_overwrite: saving under a name that exists replaces the file, as on S3 (file_overwrite below).
+        options = {"location": str(location), "allow_overwrite": True}
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": options}
+    if env.PLAYGROUND_MEDIA_DIR:
+        raise ImproperlyConfigured("PLAYGROUND_MEDIA_DIR and PLAYGROUND_MEDIA_BUCKET exclude each other: set one.")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
+        raise ImproperlyConfigured(
+            f"PLAYGROUND_MEDIA_BUCKET is {bucket!r}: a bucket name is 3 to 63 lowercase letters, digits, dots and "
+            "hyphens."
+        )
+    endpoint = env.PLAYGROUND_MEDIA_ENDPOINT_URL
+    if endpoint and not re.match(r"https?://[^/\s]", endpoint):
+        raise ImproperlyConfigured(
+            "PLAYGROUND_MEDIA_ENDPOINT_URL must be an http:// or https:// URL "
+            f"(e.g. https://storage.yandexcloud.net), not {endpoint!r}"
+        )
+    key_id, secret = env.PLAYGROUND_MEDIA_ACCESS_KEY_ID, env.PLAYGROUND_MEDIA_SECRET_ACCESS_KEY
+    if bool(key_id) != bool(secret):
+        missing = "PLAYGROUND_MEDIA_SECRET_ACCESS_KEY" if key_id else "PLAYGROUND_MEDIA_ACCESS_KEY_ID"
+        raise ImproperlyConfigured(
+            f"{missing} is missing: set PLAYGROUND_MEDIA_ACCESS_KEY_ID and PLAYGROUND_MEDIA_SECRET_ACCESS_KEY "
+            "together, or neither (boto3's own credentials: AWS_* variables, ~/.aws, the instance's role)."
+        )
+    s3: dict[str, object] = {
+        "bucket_name": bucket,
+        "location": env.PLAYGROUND_MEDIA_PREFIX.strip("/"),  # "/": the bucket's root
+        "endpoint_url": endpoint or None,  # None: AWS
+        "region_name": env.PLAYGROUND_MEDIA_REGION or None,
+        # No ACL sent: objects are as private as the bucket (an x-amz-acl header, even "private", fails on
+        # AWS buckets with ACLs disabled, their default). No signed URLs: files are read only through the
+        # playground, never linked to.
+        "default_acl": None,
+        "querystring_auth": False,
+        # Saving under a name that exists replaces the object (no "_x7Kq2" suffixed copies).
+        "file_overwrite": True,
+    }
+    if key_id:
+        s3 |= {"access_key": key_id, "secret_key": secret}
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": s3}
+
+
+STORAGES = {
+    # Django's own two, as they are without STORAGES (nothing uploads to `default`).
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "recordings": _recordings_storage(_env),
+}
 
 # --- Deployment (debug off): HTTPS, cookies, headers; `manage.py check --deploy` is clean with these --------
 # The stock security, CSRF and clickjacking middleware run as their Loop* subclasses (playground/middleware.py),

@@ -37,6 +37,24 @@ def _no_yandex(monkeypatch: pytest.MonkeyPatch, settings: Any) -> Any:
     assert not guard.refused, f"the test tried to leave loopback: {guard.refused}"
 
 
+@pytest.fixture(autouse=True)
+def _media_of_its_own(monkeypatch: pytest.MonkeyPatch, settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Recordings' media (the `recordings` storage) go to a directory of each test's own: never a developer's
+    var/media/, nor a bucket of theirs. The PLAYGROUND_MEDIA_* variables are cleared from the environment, so
+    servers and scripts a test starts keep theirs in their own PLAYGROUND_VAR_DIR; tests of S3 configure it
+    themselves (tests/services/test_media_s3.py)."""
+    import os
+
+    for name in [n for n in os.environ if n.startswith("PLAYGROUND_MEDIA_")]:
+        monkeypatch.delenv(name)
+    location = str(tmp_path_factory.mktemp("media", numbered=True))
+    storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "recordings": {**storage, "OPTIONS": {"location": location, "allow_overwrite": True}},
+    }
+
+
 @pytest.fixture
 def application() -> Any:
     from playground.asgi import application

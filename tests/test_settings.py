@@ -334,3 +334,121 @@ def test_every_bad_value_is_named_at_once(tmp_path: Path) -> None:
     assert "PLAYGROUND_HTTPS must be true or false, not 'maybe'" in res.stderr
     assert "PLAYGROUND_HSTS_SECONDS must be a whole number, not '1y'" in res.stderr
     assert "PLAYGROUND_BEHIND_PROXY must be true or false, not '2'" in res.stderr
+
+
+MEDIA_SECRET = "yc-static-key-secret-Zx81Qw"
+YANDEX_OBJECT_STORAGE = {
+    "PLAYGROUND_MEDIA_BUCKET": "playground-media.example",
+    "PLAYGROUND_MEDIA_ENDPOINT_URL": "https://storage.yandexcloud.net",
+    "PLAYGROUND_MEDIA_REGION": "ru-central1",
+    "PLAYGROUND_MEDIA_ACCESS_KEY_ID": "YCAJEexample",
+    "PLAYGROUND_MEDIA_SECRET_ACCESS_KEY": MEDIA_SECRET,
+}
+
+
+def test_recordings_media_are_files_in_var_media_unless_a_bucket_is_set(tmp_path: Path) -> None:
+    def recordings(env: dict[str, str]) -> dict[str, Any]:
+        storages = settings_under(env, tmp_path, ["STORAGES"])["STORAGES"]
+        assert set(storages) == {"default", "staticfiles", "recordings"}
+        return dict(storages["recordings"])
+
+    # `make run`: nothing to set, files under var/media/ (created on the first save).
+    files = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    for env in ({}, {name: "" for name in [*YANDEX_OBJECT_STORAGE, "PLAYGROUND_MEDIA_DIR", "PLAYGROUND_MEDIA_PREFIX"]}):
+        assert recordings(env) == {**files, "OPTIONS": {"location": str(tmp_path / "media"), "allow_overwrite": True}}
+    assert recordings({"PLAYGROUND_MEDIA_DIR": "/srv/media"}) == {
+        **files,
+        "OPTIONS": {"location": "/srv/media", "allow_overwrite": True},
+    }
+    # Yandex Object Storage (any S3: MinIO, AWS): no ACL sent (the bucket's own), no signed URLs, replaced in place.
+    s3 = {
+        "bucket_name": "playground-media.example",
+        "location": "recordings",
+        "endpoint_url": "https://storage.yandexcloud.net",
+        "region_name": "ru-central1",
+        "default_acl": None,
+        "querystring_auth": False,
+        "file_overwrite": True,
+        "access_key": "YCAJEexample",
+        "secret_key": MEDIA_SECRET,
+    }
+    assert recordings(YANDEX_OBJECT_STORAGE) == {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": s3}
+    got = recordings({**YANDEX_OBJECT_STORAGE, "PLAYGROUND_MEDIA_PREFIX": "/playground/audio/"})
+    assert got["OPTIONS"]["location"] == "playground/audio"
+    # A bucket alone: AWS's endpoint, boto3's own region and credentials (AWS_* variables, ~/.aws, a role).
+    assert recordings({"PLAYGROUND_MEDIA_BUCKET": "media"})["OPTIONS"] == {
+        "bucket_name": "media",
+        "location": "recordings",
+        "endpoint_url": None,
+        "region_name": None,
+        "default_acl": None,
+        "querystring_auth": False,
+        "file_overwrite": True,
+    }
+
+
+def test_bad_media_settings_are_named_and_never_echo_the_secret(tmp_path: Path) -> None:
+    cases = {
+        "PLAYGROUND_MEDIA_BUCKET is 'Media_Bucket': a bucket name is 3 to 63 lowercase letters": {
+            **YANDEX_OBJECT_STORAGE,
+            "PLAYGROUND_MEDIA_BUCKET": "Media_Bucket",
+        },
+        "PLAYGROUND_MEDIA_ENDPOINT_URL must be an http:// or https:// URL (e.g. https://storage.yandexcloud.net), "
+        "not 'storage.yandexcloud.net'": {
+            **YANDEX_OBJECT_STORAGE,
+            "PLAYGROUND_MEDIA_ENDPOINT_URL": "storage.yandexcloud.net",
+        },
+        "PLAYGROUND_MEDIA_ACCESS_KEY_ID is missing": {**YANDEX_OBJECT_STORAGE, "PLAYGROUND_MEDIA_ACCESS_KEY_ID": ""},
+        "PLAYGROUND_MEDIA_SECRET_ACCESS_KEY is missing": {
+            **YANDEX_OBJECT_STORAGE,
+            "PLAYGROUND_MEDIA_SECRET_ACCESS_KEY": "",
+        },
+        # S3 settings without a bucket would silently keep the files on local disk.
+        "PLAYGROUND_MEDIA_ENDPOINT_URL, PLAYGROUND_MEDIA_REGION, PLAYGROUND_MEDIA_ACCESS_KEY_ID, "
+        "PLAYGROUND_MEDIA_SECRET_ACCESS_KEY need PLAYGROUND_MEDIA_BUCKET": {
+            **YANDEX_OBJECT_STORAGE,
+            "PLAYGROUND_MEDIA_BUCKET": "",
+        },
+        "PLAYGROUND_MEDIA_REGION needs PLAYGROUND_MEDIA_BUCKET": {"PLAYGROUND_MEDIA_REGION": "ru-central1"},
+        "PLAYGROUND_MEDIA_DIR and PLAYGROUND_MEDIA_BUCKET exclude each other": {
+            **YANDEX_OBJECT_STORAGE,
+            "PLAYGROUND_MEDIA_DIR": "/srv/media",
+        },
+    }
+    for message, env in cases.items():
+        res = start(env, tmp_path)
+        assert res.returncode != 0 and message in res.stderr, (message, res.stderr[-500:])
+        assert MEDIA_SECRET not in res.stderr + res.stdout
+
+
+SHOW_SAFE_STORAGES = """
+import json, django
+django.setup()
+from django.views.debug import SafeExceptionReporterFilter
+print(json.dumps(SafeExceptionReporterFilter().get_safe_settings()["STORAGES"], default=str))
+"""
+
+
+def test_the_media_secret_is_hidden_from_error_reports(tmp_path: Path) -> None:
+    # Django's debug page and the error e-mails show the settings through this filter.
+    res = run(["-c", SHOW_SAFE_STORAGES], YANDEX_OBJECT_STORAGE, tmp_path)
+    assert res.returncode == 0, res.stderr
+    shown = json.loads(res.stdout.splitlines()[-1])["recordings"]["OPTIONS"]
+    assert MEDIA_SECRET not in res.stdout
+    assert shown["secret_key"] == shown["access_key"] == "********************"
+    assert shown["bucket_name"] == "playground-media.example"
+
+
+def test_each_test_keeps_recordings_media_in_a_directory_of_its_own() -> None:
+    # tests/conftest.py: never the checkout's var/media/ (a developer's recordings), nor a bucket.
+    from django.conf import settings
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import FileSystemStorage, storages
+
+    storage = storages["recordings"]
+    assert isinstance(storage, FileSystemStorage)
+    assert Path(storage.location) != settings.VAR_DIR / "media"
+    assert not [name for name in os.environ if name.startswith("PLAYGROUND_MEDIA_")]
+    assert storage.save("sessions/x/user.flac", ContentFile(b"fLaC")) == "sessions/x/user.flac"
+    assert storage.save("sessions/x/user.flac", ContentFile(b"fLaC2")) == "sessions/x/user.flac"  # replaced
+    assert (Path(storage.location) / "sessions/x/user.flac").read_bytes() == b"fLaC2"
