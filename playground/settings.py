@@ -290,15 +290,6 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # would look for a file on disk (in a thread) on every request.
 SERVESTATIC_USE_FINDERS = DEBUG
 SERVESTATIC_AUTOREFRESH = False
-# A recording's audio as FLAC files (playground/media/). Provisional here: the S3 settings replace it.
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    "recordings": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": VAR_DIR / "media"},
-    },
-}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # An audio append may carry 15 MiB of PCM: 20 MiB as base64, plus the envelope.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 21 * 1024 * 1024

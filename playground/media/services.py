@@ -35,8 +35,8 @@ def media_seal(*, session_id: Any, side: str) -> AudioChunk | None:
         taken.append(pk)
     storage = recordings_storage()
     name = chunk_name(session_id=session_id, side=side, start=start)
-    if storage.exists(name):  # a seal that saved its file but did not commit: saved again, the same
-        storage.delete(name)
+    # A seal that saved its file but did not commit saves it again under the same name: the storage
+    # overwrites (settings: allow_overwrite, file_overwrite).
     saved = storage.save(name, ContentFile(flac_encode(bytes(pcm))))
     with transaction.atomic():
         chunk = AudioChunk.objects.create(
