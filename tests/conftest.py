@@ -189,10 +189,19 @@ def is_type(t: str) -> Any:
     return lambda f: "event" in f and f["event"]["type"] == t
 
 
-async def recorded_events(session_id: str) -> list[Any]:
-    from playground.realtime.models import SessionEvent
+def recorded_texts() -> list[str]:
+    """Every recorded event's text, of every session, as read back: what a search for a secret must see."""
+    from playground.realtime.models import RealtimeSession
+    from playground.realtime.reading import frames_read
 
-    return await database_sync_to_async(list)(SessionEvent.objects.filter(session_id=session_id).order_by("seq"))
+    return [f.data for pk in RealtimeSession.objects.values_list("pk", flat=True) for f in frames_read(session_id=pk)]
+
+
+async def recorded_events(session_id: str) -> list[Any]:
+    """Every recorded frame as the playground reads it back (blocks opened, audio put back)."""
+    from playground.realtime.reading import frames_read
+
+    return await database_sync_to_async(lambda: list(frames_read(session_id=session_id)))()
 
 
 @pytest.fixture(scope="session", autouse=True)

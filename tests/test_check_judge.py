@@ -19,8 +19,8 @@ from channels.db import database_sync_to_async
 from django.test import override_settings
 
 from playground.checks.models import AssertionResult, CheckResult
-from playground.realtime.models import SessionEvent
 from tests.check_helpers import only_result, preset_with_checks, run_checks, text_check
+from tests.conftest import recorded_texts
 
 KEY = "test-key-do-not-leak-8f2c"
 FOLDER = "b1gfolder"
@@ -143,7 +143,7 @@ async def test_a_judge_that_gives_no_verdict_is_an_error_and_the_key_stays_secre
         lambda: [
             *CheckResult.objects.values_list("reason", flat=True),
             *AssertionResult.objects.values_list("reason", flat=True),
-            *SessionEvent.objects.values_list("data", flat=True),
+            *recorded_texts(),
         ]
     )()
     assert not any(KEY in text for text in stored)

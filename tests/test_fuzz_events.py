@@ -266,9 +266,9 @@ def on_loop(loop: asyncio.AbstractEventLoop) -> Callable[[Coroutine[Any, Any, An
 
 
 def client_event_count(session_id: str) -> int:
-    from playground.realtime.models import SessionEvent
+    from playground.realtime.reading import frames_read
 
-    return SessionEvent.objects.filter(session_id=uuid.UUID(session_id), direction="client").count()
+    return sum(1 for _ in frames_read(session_id=uuid.UUID(session_id), direction="client", audio="ref"))
 
 
 async def settled_client_events(session_id: str, expected: int, within: float = 5) -> int:

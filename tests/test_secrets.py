@@ -23,7 +23,7 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from websockets.asyncio.server import serve
 
-from tests.conftest import is_type
+from tests.conftest import is_type, recorded_texts
 from tests.test_yandex_upstream import FakeYandex
 
 API_KEY = f"AQVN-secret-{uuid.uuid4().hex}"
@@ -250,9 +250,9 @@ async def test_the_yandex_credentials_never_leave_the_server(
     # --- what is stored ------------------------------------------------------------------------------
     def stored() -> list[tuple[str, str]]:
         from playground.presets.models import Preset, PresetVersion
-        from playground.realtime.models import RealtimeSession, SessionEvent
+        from playground.realtime.models import RealtimeSession
 
-        rows = [("SessionEvent", e.data) for e in SessionEvent.objects.all()]
+        rows = [("SessionEvent", text) for text in recorded_texts()]
         rows += [("RealtimeSession", repr(s)) for s in RealtimeSession.objects.values()]
         rows += [("Preset", repr(p)) for p in Preset.objects.values()]
         rows += [("PresetVersion", repr(v)) for v in PresetVersion.objects.values()]

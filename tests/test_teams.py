@@ -20,7 +20,7 @@ from playground.accounts.services import api_token_create, user_get_or_create
 from playground.presets.models import Preset, PresetVersion
 from playground.realtime.models import RealtimeSession, SessionEvent
 from playground.teams.models import Invitation, Membership
-from tests.conftest import is_type
+from tests.conftest import is_type, recorded_events
 from tests.test_presets import CONTENT
 from tests.test_relay_path import USER_SAYS
 
@@ -212,9 +212,7 @@ async def test_a_viewer_watches_a_live_session_but_cannot_drive_it(crew: Crew, w
     # What the owner says reaches the viewer.
     await crew.owner.post(f"/api/sessions/{sid}/client-events/conversation.item.create", json=USER_SAYS)
     await watcher.receive_until(is_type("conversation.item.done"))
-    recorded = await database_sync_to_async(list)(
-        SessionEvent.objects.filter(session_id=sid, direction="client").values_list("type", flat=True)
-    )
+    recorded = [f.type for f in await recorded_events(sid) if f.direction == "client"]
     assert "input_audio_buffer.clear" not in recorded  # the viewer's event was not forwarded
     # A stranger cannot even watch.
     with pytest.raises(AssertionError, match="close code"):
@@ -342,7 +340,7 @@ async def test_retention_deletes_old_recordings_with_their_audio_and_spares_live
     rid = crew.recording["id"]
     await database_sync_to_async(RealtimeSession.objects.filter(pk=rid).update)(created_at=old, ended_at=old)
     await database_sync_to_async(RealtimeSession.objects.filter(pk=crew.live["id"]).update)(created_at=old)
-    assert await database_sync_to_async(SessionEvent.objects.filter(session_id=rid).count)() > 5
+    assert len(await recorded_events(rid)) > 5
     out = await database_sync_to_async(_call)(call_command, "prune_recordings", "--days", "30")
     assert "Deleted 1 recording(s) older than 30 day(s)." in out
     assert not await database_sync_to_async(SessionEvent.objects.filter(session_id=rid).exists)()
