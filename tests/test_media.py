@@ -132,3 +132,49 @@ async def test_deleting_a_session_deletes_its_media(api: httpx.AsyncClient, watc
     assert names and all(recordings_storage().exists(n) for n in names)
     assert (await api.delete(f"/api/sessions/{sid}")).status_code == 204
     assert not any(recordings_storage().exists(n) for n in names)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_long_live_recording_reads_the_same_while_its_rows_become_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """2,500 events written as the recorder writes them, audio sealed every 64 KiB: every way of reading
+    (a page after any seq, up to a seq, by type) gives the frames exactly as they were sent."""
+    from django.contrib.auth.models import User
+
+    from playground.media import writer
+    from playground.realtime.models import RealtimeSession
+    from playground.realtime.reading import frames_read
+    from playground.realtime.runtime import recorder
+    from playground.realtime.runtime.frames import Frame
+
+    monkeypatch.setattr(writer, "SEAL_BYTES", 64 * 1024)
+    user = User.objects.create_user(username="long", password="x" * 12)
+    sid = str(RealtimeSession.objects.create(owner=user).pk)
+    sent: list[Frame] = []
+    for seq in range(1, 2501):
+        if seq % 5 == 0:
+            frame = Frame(seq, "server", 100.0 + seq / 10, "response.output_text.delta", f'{{"delta":"w{seq} "}}')
+        else:
+            b64 = base64.b64encode(_speech(0.02, seq)).decode()
+            kind, field, direction = ("input_audio_buffer.append", "audio", "client")
+            if seq % 2:
+                kind, field, direction = ("response.output_audio.delta", "delta", "server")
+            data = f'{{"type":"{kind}","event_id":"e{seq}","{field}":"{b64}"}}'
+            frame = Frame(seq, direction, 100.0 + seq / 10, kind, data)
+        sent.append(frame)
+    for i in range(0, len(sent), 25):  # batches as the recorder makes them
+        recorder.events_record(batch=[(sid, f) for f in sent[i : i + 25]])
+
+    rows = SessionEvent.objects.filter(session_id=sid)
+    assert rows.filter(direction="block").count() == 2  # 2,000 packed while live, the rest loose
+    assert AudioChunk.objects.filter(session_id=sid).count() > 10
+    assert list(frames_read(session_id=sid)) == sent
+    assert list(frames_read(session_id=sid, after=1234, limit=300)) == sent[1234:1534]
+    assert list(frames_read(session_id=sid, after=990, upto=1010)) == sent[990:1010]
+    deltas = [f for f in sent if f.type == "response.output_text.delta"]
+    assert list(frames_read(session_id=sid, types=("response.output_text.delta",))) == deltas
+
+    recorder.recording_close(session_id=sid)  # the end: everything sealed and packed
+    assert not rows.exclude(direction="block").exists()
+    assert not AudioPending.objects.filter(session_id=sid).exists()
+    assert list(frames_read(session_id=sid)) == sent
+    assert list(frames_read(session_id=sid, after=2499)) == sent[2499:]
