@@ -85,7 +85,7 @@ class MediaWriter:
         self._streams.pop(session_id, None)
 
 
-def _load(session_id: str) -> _Stream:
+def _load(session_id: Any) -> _Stream:
     """Where a session's streams stand (a resumed session continues them), from the database."""
     offsets: dict[str, int] = {}
     open_bytes: dict[str, int] = {}

@@ -9,7 +9,7 @@ left in for a reader that fetches the audio itself.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any, Literal
 
 from django.db.models import Q
@@ -44,10 +44,10 @@ def frames_read(
         if direction is not None:
             wanted &= Q(direction=direction)
         qs = qs.filter(wanted | Q(direction=BLOCK))
-    qs = qs.order_by("seq").values_list(*_COLUMNS)
+    ordered = qs.order_by("seq").values_list(*_COLUMNS)
     # Every row is at least one event: unfiltered, `limit` rows always hold `limit` events.
     plain = limit is not None and upto is None and types is None and direction is None
-    rows = qs[:limit] if plain else qs.iterator(chunk_size=200)
+    rows: Iterable[tuple[Any, ...]] = ordered[:limit] if plain else ordered.iterator(chunk_size=200)
     source = AudioSource(session_id) if audio == "inline" else None
     count = 0
     for seq, dir_, ts, type_, data, refs, packed in rows:
