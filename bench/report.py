@@ -11,6 +11,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import fanout, replay, voice
 from .openai_voice import section as voice_section
 
 if TYPE_CHECKING:
@@ -105,6 +106,11 @@ def build(results: Results, command: str) -> tuple[str, dict[str, Any]]:
         ("≤ 1 MB per idle live session", f"{results.idle_bytes / 1024:,.0f} KiB", results.idle_bytes <= 1024 * 1024),
         ("nothing lost, duplicated or reordered", "yes" if all_ok else "see problems above", all_ok),
     ]
+    targets += voice.targets(results.voice44)
+    if results.fanout is not None:
+        targets.append(fanout.target(results.fanout))
+    if results.replay is not None:
+        targets.append(replay.target(results.replay))
     if failed_steps:
         targets.append(("every step ran", "failed: " + ", ".join(failed_steps) + " (see the rows)", False))
     for path in CROSS_PATHS:
@@ -120,7 +126,8 @@ def build(results: Results, command: str) -> tuple[str, dict[str, Any]]:
             )
         )
     target_table = "| target | measured | |\n|---|---|---|\n" + "\n".join(
-        f"| {name} | {value} | {_verdict(ok)} |" for name, value, ok in targets
+        f"| {name} | {value} | {'not run' if 'n/a' in value or 'nan' in value else _verdict(ok)} |"
+        for name, value, ok in targets
     )
 
     tp_lines = [
@@ -191,6 +198,9 @@ def build(results: Results, command: str) -> tuple[str, dict[str, Any]]:
             f"### Memory\n\n{results.idle_bytes / 1024:,.0f} KiB of worker RSS per idle live session "
             f"({plan.idle_sessions} sessions).",
             voice_section(results.voice) if results.voice else "",
+            voice.section(results.voice44),
+            fanout.section(results.fanout, plan.pace),
+            replay.section(results.replay),
             cross,
         ]
     )
