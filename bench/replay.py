@@ -193,21 +193,26 @@ async def _ref(http: httpx.AsyncClient, sid: str, result: ReplayResult) -> None:
                 break
 
 
+async def measure(http: httpx.AsyncClient, sid: str, *, minutes: float, seed_s: float) -> ReplayResult:
+    """The `ref` path when the server answers `audio=ref` with references, else the `inline` one."""
+    probe = await http.get(f"/api/sessions/{sid}/events", params={"after": 0, "limit": 100, "audio": "ref"})
+    probe.raise_for_status()
+    new = any(isinstance(_audio(f), dict) for f in probe.json())
+    nan = math.nan
+    result = ReplayResult("ref" if new else "inline", minutes, 0, seed_s, nan, nan, 0, 0)
+    try:
+        await (_ref if new else _inline)(http, sid, result)
+    except Exception as exc:
+        result.problems.append(f"failed: {exc!r}")
+    return result
+
+
 async def replay_run(worker: MediaWorker, *, minutes: float) -> ReplayResult:
     sid, seed_s = seed_in(worker, minutes)
     async with httpx.AsyncClient(
         base_url=worker.url, headers={"Authorization": f"Bearer {worker.token}"}, timeout=300
     ) as http:
-        probe = await http.get(f"/api/sessions/{sid}/events", params={"after": 0, "limit": 100, "audio": "ref"})
-        probe.raise_for_status()
-        new = any(isinstance(_audio(f), dict) for f in probe.json())
-        nan = math.nan
-        result = ReplayResult("ref" if new else "inline", minutes, 0, seed_s, nan, nan, 0, 0)
-        try:
-            await (_ref if new else _inline)(http, sid, result)
-        except Exception as exc:
-            result.problems.append(f"failed: {exc!r}")
-    return result
+        return await measure(http, sid, minutes=minutes, seed_s=seed_s)
 
 
 def target(r: ReplayResult) -> tuple[str, str, bool]:
