@@ -13,6 +13,7 @@ import asyncio
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
@@ -121,6 +122,27 @@ async def fanout_run(svc: Services, worker: MediaWorker, *, watchers: int, pace:
         last_ms=last,
         problems=problems,
     )
+
+
+def chart(r: FanoutResult, path: Path) -> None:
+    """The last watcher's latency per event, as a distribution, against the target."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ms = sorted(r.last_ms)
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ax.plot(ms, [(i + 1) / len(ms) * 100 for i in range(len(ms))], color="#2f6fed", linewidth=2)
+    ax.axvline(r.direct_p99_ms + TARGET_MS, color="#b42318", linestyle=":", label="target: direct p99 + 50 ms")
+    ax.axvline(r.last_p99_ms, color="#2f6fed", linestyle="--", linewidth=0.8, label=f"p99 {r.last_p99_ms:.1f} ms")
+    ax.set_xlabel(f"emulator send → the last of {r.watchers} watchers receives, ms")
+    ax.set_ylabel("% of events")
+    ax.set_title(f"Fan-out: one session, {r.watchers} watchers")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def target(r: FanoutResult) -> tuple[str, str, bool]:

@@ -388,13 +388,18 @@ def write_report(results: Results, *, docs: Path | None, command: str) -> str:
         docs.mkdir(exist_ok=True)
         name = "benchmarks-quick" if results.plan.quick else "benchmarks"
         chart(results, docs / f"{name}.png")
+        if results.fanout is not None and results.fanout.last_ms:
+            fanout.chart(results.fanout, docs / f"{name}-fanout.png")
+            text += f"\n\n![Fan-out: the last watcher's latency per event]({name}-fanout.png)"
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=docs.parent)
         (docs / f"{name}.md").write_text(
             "# Benchmarks\n\n"
             "`make bench` runs the emulator, the bare `websockets` forwarder (bench/forwarder.py) and the playground "
             "as `make run` serves it (one uvicorn worker, SQLite, the in-memory channel layer, recording on), and "
             "drives all three with the same load generator; then the production profile: two workers on PostgreSQL "
-            "and Redis, relay on one, watcher on the other, once per Redis channel layer (`PLAYGROUND_CHANNEL_LAYER`). "
+            "and Redis, relay on one, watcher on the other, once per Redis channel layer (`PLAYGROUND_CHANNEL_LAYER`); "
+            "voice at 44.1 kHz with its storage, one session fanned out to 200 watchers and the replay of a 10-minute "
+            "voice recording run on one worker with PostgreSQL and a media store of its own. "
             "Ratios compare figures from the same run. "
             "What bounds a missed target, with a profile: docs/relay-profile.md.\n\n"
             f"Commit: {rev.stdout.strip() or 'unknown'}  \n" + text + f"\n\n![Latency and throughput]({name}.png)\n"
