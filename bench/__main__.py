@@ -1,6 +1,7 @@
 """`make bench` (`python -m bench [--quick]`): the relay against a bare forwarder, in one run.
 
-Writes docs/benchmarks.md and docs/benchmarks.png. See docs/benchmarks.md for what each row means.
+Writes docs/benchmarks.md, docs/benchmarks.png and docs/benchmarks-fanout.png. See docs/benchmarks.md for what
+each row means.
 """
 
 from __future__ import annotations
@@ -303,7 +304,7 @@ def _parts(r: StreamResult) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="about a minute: fewer, shorter steps")
+    parser.add_argument("--quick", action="store_true", help="about 4 minutes: fewer, shorter steps")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/ alone")
     parser.add_argument(
         "--only",

@@ -126,8 +126,10 @@ def build(results: Results, command: str) -> tuple[str, dict[str, Any]]:
             )
         )
     target_table = "| target | measured | |\n|---|---|---|\n" + "\n".join(
-        f"| {name} | {value} | {'not run' if 'n/a' in value or 'nan' in value else _verdict(ok)} |"
+        f"| {name} | {value} | {_verdict(ok)} |"
         for name, value, ok in targets
+        # A partial run (--only) leaves the other steps' figures out, not missed.
+        if not (plan.only and ("n/a" in value or "nan" in value))
     )
 
     tp_lines = [
