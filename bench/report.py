@@ -200,13 +200,23 @@ def build(results: Results, command: str) -> tuple[str, dict[str, Any]]:
             f"### Memory\n\n{results.idle_bytes / 1024:,.0f} KiB of worker RSS per idle live session "
             f"({plan.idle_sessions} sessions).",
             voice_section(results.voice) if results.voice else "",
-            voice.section(results.voice44),
-            fanout.section(results.fanout, plan.pace),
-            replay.section(results.replay),
+            *_media_sections(results),
             cross,
         ]
     )
     return text, figures
+
+
+def _media_sections(results: Results) -> list[str]:
+    """Voice at 44.1 kHz, fan-out and replay: one worker on PostgreSQL with a media store."""
+    sections = [
+        voice.section(results.voice44),
+        fanout.section(results.fanout, results.plan.pace),
+        replay.section(results.replay),
+    ]
+    if results.cross_skipped and not any(sections):
+        return [f"### Voice, fan-out and replay (one worker on PostgreSQL)\n\nNot run: {results.cross_skipped}."]
+    return sections
 
 
 def _cross_section(results: Results) -> str:
