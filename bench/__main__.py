@@ -63,6 +63,7 @@ class Plan:
     voice44_sessions: int = 10
     voice44_seconds: float = 60.0
     fanout_watchers: int = 200
+    fanout_seconds: float = 10.0  # its p99 is over one stream's events: longer than the text steps' streams
     replay_minutes: float = 10.0
     # The steps to run (--only); all when empty.
     only: frozenset[str] = frozenset()
@@ -86,6 +87,7 @@ class Plan:
             cross_capacity_steps=(50, 100),
             voice_seconds=6.0,
             voice44_seconds=20.0,
+            fanout_seconds=5.0,
         )
 
 
@@ -234,7 +236,7 @@ async def media_steps(plan: Plan, results: Results, svc: Services, work: Path, p
                 progress(voice.describe(r, results.voice44))
         if plan.runs("fanout"):
             results.fanout = await fanout.fanout_run(
-                svc, worker, watchers=plan.fanout_watchers, pace=plan.pace, seconds=plan.stream_seconds
+                svc, worker, watchers=plan.fanout_watchers, pace=plan.pace, seconds=plan.fanout_seconds
             )
             progress(fanout.describe(results.fanout))
         if plan.runs("replay"):
