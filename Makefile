@@ -48,7 +48,7 @@ serve-check:
 test: $(STAMP) ## run the test suite (SQLite, in-memory channel layer, emulator)
 	$(BIN)/pytest -m "not services and not browser"
 
-bench: $(STAMP) ## measure the relay against a bare forwarder, one worker and two (needs PostgreSQL, Redis; QUICK=1: under 3 minutes); writes docs/benchmarks.md
+bench: $(STAMP) ## measure the relay against a bare forwarder, one worker and two (needs PostgreSQL, Redis; QUICK=1: about 4 minutes); writes docs/benchmarks.md
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)
 

@@ -1,6 +1,7 @@
 """`make bench` (`python -m bench [--quick]`): the relay against a bare forwarder, in one run.
 
-Writes docs/benchmarks.md and docs/benchmarks.png. See docs/benchmarks.md for what each row means.
+Writes docs/benchmarks.md, docs/benchmarks.png and docs/benchmarks-fanout.png. See docs/benchmarks.md for what
+each row means.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import fanout, replay, voice
+from .fanout import FanoutResult
 from .openai_voice import VoiceRun, voice_run
 from .openai_voice import describe as describe_voice
 from .processes import (
@@ -24,12 +27,15 @@ from .processes import (
     Services,
     ServicesMissing,
     check_services,
+    media_worker,
     production,
     services,
     skip_services,
 )
+from .replay import ReplayResult
 from .report import write_report
 from .scenarios import CROSS, Bench, StreamResult
+from .voice import VoiceResult
 
 
 @dataclass
@@ -52,13 +58,26 @@ class Plan:
     # Voice through /v1/realtime: Yandex's default quota of concurrent sessions, each this long.
     voice_sessions: int = 10
     voice_seconds: float = 20.0
+    # On one worker with PostgreSQL and a media store: console voice at 44.1 kHz (storage per session-minute),
+    # one session fanned out to many watchers, and the replay of a long voice recording.
+    voice44_sessions: int = 10
+    voice44_seconds: float = 60.0
+    fanout_watchers: int = 200
+    fanout_seconds: float = 10.0  # its p99 is over one stream's events: longer than the text steps' streams
+    replay_minutes: float = 10.0
+    # The steps to run (--only); all when empty.
+    only: frozenset[str] = frozenset()
+
+    def runs(self, step: str) -> bool:
+        return not self.only or step in self.only
 
     @classmethod
-    def make(cls, quick: bool) -> Plan:
+    def make(cls, quick: bool, only: frozenset[str] = frozenset()) -> Plan:
         if not quick:
-            return cls(quick=False)
+            return cls(quick=False, only=only)
         return cls(
             quick=True,
+            only=only,
             stream_seconds=3.0,
             capacity_steps=(100, 200),
             capacity_seconds=2.5,
@@ -67,7 +86,13 @@ class Plan:
             cross_latency_sessions=(1, 50),
             cross_capacity_steps=(50, 100),
             voice_seconds=6.0,
+            voice44_seconds=20.0,
+            fanout_seconds=5.0,
         )
+
+
+# What --only can name: the groups of steps, in the order they run.
+STEPS = ("idle", "latency", "throughput", "rest", "capacity", "openai-voice", "voice", "fanout", "replay", "cross")
 
 
 @dataclass
@@ -78,6 +103,9 @@ class Results:
     throughput: list[StreamResult] = field(default_factory=list)
     rest: dict[int, tuple[float, float, list[str]]] = field(default_factory=dict)
     voice: list[VoiceRun] = field(default_factory=list)
+    voice44: list[VoiceResult] = field(default_factory=list)
+    fanout: FanoutResult | None = None
+    replay: ReplayResult | None = None
     idle_bytes: float = math.nan
     seconds: float = 0.0
     cross_skipped: str = ""  # why the production profile did not run (PLAYGROUND_BENCH_SKIP_SERVICES)
@@ -107,14 +135,28 @@ def describe(r: StreamResult, base: StreamResult | None) -> str:
 
 async def run(plan: Plan, work: Path) -> Results:
     results = Results(plan=plan)
-    # idle memory, latency, throughput, REST probes, capacity
-    steps = 1 + 3 * len(plan.latency_sessions) + 2 + 2 + 3 * len(plan.capacity_steps) + 2
+    counts = {
+        "idle": 1,
+        "latency": 3 * len(plan.latency_sessions),
+        "throughput": 2,
+        "rest": 2,
+        "capacity": 3 * len(plan.capacity_steps),
+        "openai-voice": 2,
+        "voice": len(voice.PATHS),
+        "fanout": 1,
+        "replay": 1,
+    }
     if skip_services():
         plan.cross_layers = ()
         results.cross_skipped = "PLAYGROUND_BENCH_SKIP_SERVICES is set"
+        media = False
     else:
         check_services()  # before anything is measured: missing services fail the run in words
-    steps += len(plan.cross_layers) * (len(plan.cross_latency_sessions) + 1 + len(plan.cross_capacity_steps))
+        media = True
+    if not plan.runs("cross"):
+        plan.cross_layers = ()
+    counts["cross"] = len(plan.cross_layers) * (len(plan.cross_latency_sessions) + 1 + len(plan.cross_capacity_steps))
+    steps = sum(n for step, n in counts.items() if plan.runs(step) and (media or step not in MEDIA_STEPS))
     progress = Progress(steps)
     print(
         f"bench: relay core {sorted(RELAY_CORE)}, load generator and emulator on {sorted(LOAD_CORES)}; "
@@ -124,11 +166,12 @@ async def run(plan: Plan, work: Path) -> Results:
     with services(work) as svc:
         bench = Bench(svc, progress)
         try:
-            results.idle_bytes = await bench.idle_memory(sessions=plan.idle_sessions)
-            progress(f"idle memory: {results.idle_bytes / 1024:,.0f} KiB per live session")
+            if plan.runs("idle"):
+                results.idle_bytes = await bench.idle_memory(sessions=plan.idle_sessions)
+                progress(f"idle memory: {results.idle_bytes / 1024:,.0f} KiB per live session")
 
             words = int(plan.pace * plan.stream_seconds)
-            for n in plan.latency_sessions:
+            for n in plan.latency_sessions if plan.runs("latency") else ():
                 base = None
                 for path in ("direct", "bare", "playground"):
                     r, _ = await bench.stream(path, sessions=n, pace=plan.pace, words=words)
@@ -136,19 +179,19 @@ async def run(plan: Plan, work: Path) -> Results:
                     base = r if path == "direct" else base
                     progress("latency " + describe(r, base if path != "direct" else None))
 
-            for path in ("bare", "playground"):
+            for path in ("bare", "playground") if plan.runs("throughput") else ():
                 r, _ = await bench.stream(path, sessions=plan.throughput_sessions, pace=0, words=plan.throughput_words)
                 results.throughput.append(r)
                 progress("throughput " + describe(r, None) + f", {r.cpu_us_per_event:.0f} µs CPU/event")
 
-            for n in (1, 50):
+            for n in (1, 50) if plan.runs("rest") else ():
                 results.rest[n] = await bench.rest_probe(sessions=n, probes=plan.probes, pace=plan.pace)
                 p50, p99, problems = results.rest[n]
                 progress(f"REST → upstream, {n} sessions: p50 {p50:.2f} ms, p99 {p99:.2f} ms {'; '.join(problems)}")
 
             words = int(plan.pace * plan.capacity_seconds)
             failed: set[str] = set()
-            for n in plan.capacity_steps:
+            for n in plan.capacity_steps if plan.runs("capacity") else ():
                 base = None
                 for path in ("direct", "bare", "playground"):
                     if path in failed:
@@ -162,10 +205,13 @@ async def run(plan: Plan, work: Path) -> Results:
                         failed.add(path)
                     progress("capacity " + describe(r, base if path != "direct" else None))
 
-            for mode in ("passthrough", "converted"):
+            for mode in ("passthrough", "converted") if plan.runs("openai-voice") else ():
                 v = await voice_run(work, mode=mode, sessions=plan.voice_sessions, seconds=plan.voice_seconds)
                 results.voice.append(v)
                 progress(describe_voice(v))
+
+            if media and any(plan.runs(step) for step in MEDIA_STEPS):
+                await media_steps(plan, results, svc, work, progress)
 
             for layer in plan.cross_layers:
                 await cross_worker(plan, results, svc, layer, work, progress)
@@ -173,6 +219,29 @@ async def run(plan: Plan, work: Path) -> Results:
             await bench.aclose()
     results.seconds = time.monotonic() - progress.started
     return results
+
+
+MEDIA_STEPS = ("voice", "fanout", "replay")
+
+
+async def media_steps(plan: Plan, results: Results, svc: Services, work: Path, progress: Progress) -> None:
+    """Voice (storage measured around it), fan-out, replay: on one worker with PostgreSQL and a media store."""
+    with media_worker(work, svc) as worker:
+        if plan.runs("voice"):
+            for path in voice.PATHS:
+                r = await voice.voice_step(
+                    path, svc, worker, sessions=plan.voice44_sessions, seconds=plan.voice44_seconds
+                )
+                results.voice44.append(r)
+                progress(voice.describe(r, results.voice44))
+        if plan.runs("fanout"):
+            results.fanout = await fanout.fanout_run(
+                svc, worker, watchers=plan.fanout_watchers, pace=plan.pace, seconds=plan.fanout_seconds
+            )
+            progress(fanout.describe(results.fanout))
+        if plan.runs("replay"):
+            results.replay = await replay.replay_run(worker, minutes=plan.replay_minutes)
+            progress(replay.describe(results.replay))
 
 
 def _direct(rows: list[StreamResult], n: int) -> StreamResult | None:
@@ -237,10 +306,19 @@ def _parts(r: StreamResult) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="about a minute: fewer, shorter steps")
+    parser.add_argument("--quick", action="store_true", help="about 4 minutes: fewer, shorter steps")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/ alone")
+    parser.add_argument(
+        "--only",
+        default="",
+        metavar="STEPS",
+        help=f"run only these steps, comma-separated ({', '.join(STEPS)}); implies --no-write",
+    )
     args = parser.parse_args()
-    plan = Plan.make(args.quick)
+    only = frozenset(s.strip() for s in args.only.split(",") if s.strip())
+    if only - set(STEPS):
+        parser.error(f"--only: unknown steps {', '.join(sorted(only - set(STEPS)))}; known: {', '.join(STEPS)}")
+    plan = Plan.make(args.quick, only)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         try:
             results = asyncio.run(run(plan, Path(tmp)))
@@ -248,7 +326,8 @@ def main() -> int:
             print(f"bench: {exc}", file=sys.stderr, flush=True)
             return 2
     command = "make bench QUICK=1" if args.quick else "make bench"
-    text = write_report(results, docs=None if args.no_write else ROOT / "docs", command=command)
+    # A partial run (--only) would overwrite the report with missing rows: it prints only.
+    text = write_report(results, docs=None if args.no_write or only else ROOT / "docs", command=command)
     print(text)
     return 0
 

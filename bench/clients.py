@@ -32,6 +32,19 @@ class Tally:
     broken: str = ""  # why the sequence check failed, if it did
     done_at: float = 0.0
     first_at: float = 0.0
+    # Only these event types count in `latencies` (every stamped event when empty): voice counts audio deltas.
+    only: frozenset[str] = frozenset()
+
+    def stamp(self, event: dict[str, Any], now: float) -> bool:
+        """Count a stamped event's latency; whether it had a stamp."""
+        if STAMP not in event:
+            return False
+        sent = event[STAMP]
+        if not self.only or event["type"] in self.only:
+            self.latencies.append((sent, now - sent))
+        if not self.first_at:
+            self.first_at = sent
+        return True
 
 
 def response_create(words: int, event_id: str | None = None) -> dict[str, Any]:
@@ -101,20 +114,21 @@ class EmulatorSession:
         assert self.ws is not None
         await self.ws.send(json.dumps(response_create(words)))
 
+    def _take(self, message: str | bytes) -> list[dict[str, Any]]:
+        now = time.time()
+        event = json.loads(message)
+        self.tally.messages += 1
+        self.tally.events += 1
+        self._check(event)
+        self.tally.stamp(event, now)
+        return [event]
+
     async def until_done(self) -> None:
         assert self.ws is not None
         async for message in self.ws:
-            now = time.time()
-            event = json.loads(message)
-            self.tally.messages += 1
-            self.tally.events += 1
-            self._check(event)
-            if STAMP in event:
-                self.tally.latencies.append((event[STAMP], now - event[STAMP]))
-                if not self.tally.first_at:
-                    self.tally.first_at = event[STAMP]
+            event = self._take(message)[0]
             if event["type"] == "response.done":
-                self.tally.done_at = now
+                self.tally.done_at = time.time()
                 return
 
     async def close(self) -> None:
@@ -125,13 +139,23 @@ class EmulatorSession:
 class PlaygroundSession:
     """A session through the playground: REST to open and drive it, its WebSocket to watch."""
 
-    def __init__(self, http: httpx.AsyncClient, token: str, *, pace: float, watch_url: str = "") -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        token: str,
+        *,
+        pace: float,
+        watch_url: str = "",
+        session: dict[str, Any] | None = None,
+    ) -> None:
         self.http = http
+        self.session = session  # the initial config (POST /api/sessions' `session`), as the console sends it
         # Another worker's base URL (the production profile): watch there, not where the relay runs.
         self.watch_url = watch_url
         self.token = token
         self.pace = pace
         self.id = ""
+        self.ws_url = ""
         self.ws: ClientConnection | None = None
         self.tally = Tally()
         self._last_seq = 0
@@ -139,26 +163,31 @@ class PlaygroundSession:
         self.raw: RawHttp | None = None
 
     async def open(self, *, watch: bool = True) -> None:
-        res = await self.http.post(
-            "/api/sessions", json={"upstream": "emulator", "emulator": {"pace": self.pace, "stamp": True}}
-        )
+        body: dict[str, Any] = {"upstream": "emulator", "emulator": {"pace": self.pace, "stamp": True}}
+        if self.session is not None:
+            body["session"] = self.session
+        res = await self.http.post("/api/sessions", json=body)
         res.raise_for_status()
         body = res.json()
         self.id = body["id"]
+        self.ws_url = body["ws_url"]
         if watch:
-            ws_url = body["ws_url"]
-            if self.watch_url:
-                parts = urlsplit(ws_url)
-                ws_url = urlunsplit(parts._replace(netloc=urlsplit(self.watch_url).netloc))
-            self.ws = await connect(
-                ws_url + "?after=0",
-                additional_headers={"Authorization": f"Bearer {self.token}"},
-                max_size=None,
-                compression=None,
-                open_timeout=30,
-            )
-            # The session.created frame: the stream is live from here on.
-            self._take(await self.ws.recv())
+            await self.watch(self.ws_url)
+
+    async def watch(self, ws_url: str) -> None:
+        """Join the session's socket (another client's session too: its owner may watch it from many)."""
+        if self.watch_url:
+            parts = urlsplit(ws_url)
+            ws_url = urlunsplit(parts._replace(netloc=urlsplit(self.watch_url).netloc))
+        self.ws = await connect(
+            ws_url + "?after=0",
+            additional_headers={"Authorization": f"Bearer {self.token}"},
+            max_size=None,
+            compression=None,
+            open_timeout=30,
+        )
+        # The session.created frame: the stream is live from here on.
+        self._take(await self.ws.recv())
 
     def _take(self, message: str | bytes) -> list[dict[str, Any]]:
         now = time.time()
@@ -176,12 +205,8 @@ class PlaygroundSession:
             event = frame.get("event")
             if event is None:
                 continue
-            if STAMP in event:
-                self.tally.latencies.append((event[STAMP], now - event[STAMP]))
-                if not self.tally.first_at:
-                    self.tally.first_at = event[STAMP]
-                if event["type"] == "input_audio_buffer.cleared":
-                    self.probe_answers.put_nowait(event[STAMP])
+            if self.tally.stamp(event, now) and event["type"] == "input_audio_buffer.cleared":
+                self.probe_answers.put_nowait(event[STAMP])
             events.append(event)
         return events
 

@@ -20,7 +20,6 @@ import base64
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 from contextlib import ExitStack
@@ -30,7 +29,17 @@ from pathlib import Path
 import numpy as np
 import websockets
 
-from .processes import LOAD_CORES, RELAY_CORE, ROOT, UVICORN, cpu_seconds, free_port, pin, process
+from .processes import (
+    LOAD_CORES,
+    RELAY_CORE,
+    cpu_seconds,
+    free_port,
+    pin,
+    playground_env,
+    prepare,
+    process,
+    serve_playground,
+)
 
 RATE = 24_000
 CHUNK_S = 0.02
@@ -115,34 +124,16 @@ async def _drive(
 
 def _serve(stack: ExitStack, work: Path, mode: str, rate: int) -> tuple[str, int, str]:
     """An emulator at `rate` and a playground (as `make run` serves it) in front of it; its URL, pid, a token."""
-    emulator_port, playground_port = free_port(), free_port()
+    emulator_port = free_port()
     var = work / f"voice-{mode}"
     var.mkdir(exist_ok=True)
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "playground.settings",
-        "PLAYGROUND_VAR_DIR": str(var),
-        "YC_API_KEY": "",
-        "YC_IAM_TOKEN": "",
-        "PLAYGROUND_DATABASE_URL": "",
-        "PLAYGROUND_REDIS_URL": "",
-        "PLAYGROUND_SESSIONS_PER_MINUTE": "0",
-        "PLAYGROUND_LIVE_SESSIONS_PER_USER": "0",
-        # /v1/realtime takes no per-session emulator options: pace and stamps go in the emulator's URL.
-        "PLAYGROUND_EMULATOR_URL": f"ws://127.0.0.1:{emulator_port}/v1/realtime?stamp=1&pace={PACE}",
-    }
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-    token = subprocess.run(
-        [*manage, "create_api_token", "voice"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
+    # /v1/realtime takes no per-session emulator options: pace and stamps go in the emulator's URL.
+    env = playground_env(var, PLAYGROUND_EMULATOR_URL=f"ws://127.0.0.1:{emulator_port}/v1/realtime?stamp=1&pace={PACE}")
+    token = prepare(env, "voice")
     emulator = [sys.executable, "-m", "emulator", "--port", str(emulator_port), "--lifetime", "0", "--rate", str(rate)]
     stack.enter_context(process(emulator, port=emulator_port, cores=LOAD_CORES, log=var / "emulator.log", env=env))
-    serve = [*UVICORN, "--port", str(playground_port), "--log-level", "warning", "--no-access-log"]
-    pid = stack.enter_context(
-        process(serve, port=playground_port, cores=RELAY_CORE, log=var / "playground.log", env=env)
-    )
-    return f"ws://127.0.0.1:{playground_port}/v1/realtime?model=gpt-realtime", pid, token
+    url, pid = serve_playground(stack, env, cores=RELAY_CORE, log=var / "playground.log")
+    return url.replace("http://", "ws://") + "/v1/realtime?model=gpt-realtime", pid, token
 
 
 async def voice_run(work: Path, *, mode: str, sessions: int, seconds: float) -> VoiceRun:

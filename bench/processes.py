@@ -80,6 +80,44 @@ def process(args: list[str], *, port: int, cores: set[int], log: Path, env: dict
                 proc.kill()
 
 
+def playground_env(var: Path, **overrides: str) -> dict[str, str]:
+    """A playground's environment as the bench runs it: no Yandex credentials, SQLite and the in-memory
+    channel layer unless `overrides` say otherwise, and no abuse limits."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "playground.settings",
+        "PLAYGROUND_VAR_DIR": str(var),
+        "YC_API_KEY": "",
+        "YC_IAM_TOKEN": "",
+        "PLAYGROUND_DATABASE_URL": "",
+        "PLAYGROUND_REDIS_URL": "",
+        "PLAYGROUND_MAX_LIVE_SESSIONS": "100000",
+        # One user ("bench") opens every session: the per-user abuse limits would stop it.
+        "PLAYGROUND_SESSIONS_PER_MINUTE": "0",
+        "PLAYGROUND_LIVE_SESSIONS_PER_USER": "0",
+        **overrides,
+    }
+
+
+def prepare(env: dict[str, str], user: str = "bench") -> str:
+    """Migrate the database `env` names; an API token for `user`."""
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    return subprocess.run(
+        [*manage, "create_api_token", user], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def serve_playground(stack: ExitStack, env: dict[str, str], *, cores: set[int], log: Path) -> tuple[str, int]:
+    """A worker as `make run` serves it (access log off) on a free port: its base URL and pid."""
+    port = free_port()
+    args = [*UVICORN, "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    pid = stack.enter_context(process(args, port=port, cores=cores, log=log, env=env))
+    url = f"http://127.0.0.1:{port}"
+    httpx.get(url + "/accounts/login/", timeout=30).raise_for_status()
+    return url, pid
+
+
 @dataclass
 class Services:
     emulator_url: str
@@ -93,27 +131,10 @@ class Services:
 @contextmanager
 def services(work: Path) -> Iterator[Services]:
     """Start the emulator, the bare forwarder and the playground (as `make run` serves it)."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "playground.settings",
-        "PLAYGROUND_VAR_DIR": str(work),
-        "YC_API_KEY": "",
-        "YC_IAM_TOKEN": "",
-        "PLAYGROUND_DATABASE_URL": "",
-        "PLAYGROUND_REDIS_URL": "",
-        "PLAYGROUND_MAX_LIVE_SESSIONS": "100000",
-        # One user ("bench") opens every session: the per-user abuse limits would stop it.
-        "PLAYGROUND_SESSIONS_PER_MINUTE": "0",
-        "PLAYGROUND_LIVE_SESSIONS_PER_USER": "0",
-    }
-    emulator_port, forwarder_port, playground_port = free_port(), free_port(), free_port()
+    emulator_port, forwarder_port = free_port(), free_port()
     emulator_url = f"ws://127.0.0.1:{emulator_port}/v1/realtime"
-    env["PLAYGROUND_EMULATOR_URL"] = emulator_url
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-    token = subprocess.run(
-        [*manage, "create_api_token", "bench"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
+    env = playground_env(work, PLAYGROUND_EMULATOR_URL=emulator_url)
+    token = prepare(env)
     with ExitStack() as stack:
         stack.enter_context(
             process(
@@ -133,21 +154,12 @@ def services(work: Path) -> Iterator[Services]:
                 env=env,
             )
         )
-        playground_pid = stack.enter_context(
-            process(
-                [*UVICORN, "--port", str(playground_port), "--log-level", "warning", "--no-access-log"],
-                port=playground_port,
-                cores=RELAY_CORE,
-                log=work / "playground.log",
-                env=env,
-            )
-        )
+        playground_url, playground_pid = serve_playground(stack, env, cores=RELAY_CORE, log=work / "playground.log")
         pin(os.getpid(), LOAD_CORES)
-        httpx.get(f"http://127.0.0.1:{playground_port}/accounts/login/", timeout=30).raise_for_status()
         yield Services(
             emulator_url=emulator_url,
             forwarder_url=f"ws://127.0.0.1:{forwarder_port}/v1/realtime",
-            playground_url=f"http://127.0.0.1:{playground_port}",
+            playground_url=playground_url,
             playground_pid=playground_pid,
             forwarder_pid=forwarder_pid,
             token=token,
@@ -214,60 +226,82 @@ class Production:
 
 
 @contextmanager
-def production(
-    work: Path, svc: Services, layer: str, cores: tuple[set[int], set[int]] = (RELAY_CORE, RELAY_CORE)
-) -> Iterator[Production]:
+def postgres_database(name: str) -> Iterator[str]:
+    """A fresh PostgreSQL database on the bench's server, dropped afterwards: its URL."""
     import psycopg
-    import redis
 
-    name = f"bench_{os.getpid()}_{layer}"
     with psycopg.connect(BENCH_POSTGRES_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _with_db(BENCH_POSTGRES_URL, name)
+    finally:
+        with psycopg.connect(BENCH_POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def production(
+    work: Path, svc: Services, layer: str, cores: tuple[set[int], set[int]] = (RELAY_CORE, RELAY_CORE)
+) -> Iterator[Production]:
+    import redis
+
     redis.Redis.from_url(BENCH_REDIS_URL).flushdb()
     var = work / f"production-{layer}"
     var.mkdir(exist_ok=True)
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "playground.settings",
-        "PLAYGROUND_VAR_DIR": str(var),
-        "YC_API_KEY": "",
-        "YC_IAM_TOKEN": "",
-        "PLAYGROUND_DATABASE_URL": _with_db(BENCH_POSTGRES_URL, name),
-        "PLAYGROUND_REDIS_URL": BENCH_REDIS_URL,
-        "PLAYGROUND_CHANNEL_LAYER": layer,
-        "PLAYGROUND_EMULATOR_URL": svc.emulator_url,
-        "PLAYGROUND_MAX_LIVE_SESSIONS": "100000",
-        "PLAYGROUND_SESSIONS_PER_MINUTE": "0",
-        "PLAYGROUND_LIVE_SESSIONS_PER_USER": "0",
-    }
-    manage = [sys.executable, "manage.py"]
     try:
-        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-        token = subprocess.run(
-            [*manage, "create_api_token", "bench"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
-        ).stdout.strip()
-        with ExitStack() as stack:
+        with postgres_database(f"bench_{os.getpid()}_{layer}") as database_url, ExitStack() as stack:
+            env = playground_env(
+                var,
+                PLAYGROUND_DATABASE_URL=database_url,
+                PLAYGROUND_REDIS_URL=BENCH_REDIS_URL,
+                PLAYGROUND_CHANNEL_LAYER=layer,
+                PLAYGROUND_EMULATOR_URL=svc.emulator_url,
+            )
+            token = prepare(env)
             pids, urls = [], []
             for worker, worker_cores in zip(("a", "b"), cores, strict=True):
-                port = free_port()
-                pids.append(
-                    stack.enter_context(
-                        process(
-                            [*UVICORN, "--port", str(port), "--log-level", "warning", "--no-access-log"],
-                            port=port,
-                            cores=worker_cores,
-                            log=work / f"worker-{layer}-{worker}.log",
-                            env=env,
-                        )
-                    )
-                )
-                urls.append(f"http://127.0.0.1:{port}")
-                httpx.get(urls[-1] + "/accounts/login/", timeout=30).raise_for_status()
+                url, pid = serve_playground(stack, env, cores=worker_cores, log=work / f"worker-{layer}-{worker}.log")
+                pids.append(pid)
+                urls.append(url)
             yield Production(
                 layer=layer, relay_url=urls[0], watch_url=urls[1], relay_pid=pids[0], watch_pid=pids[1], token=token
             )
     finally:
-        with psycopg.connect(BENCH_POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         redis.Redis.from_url(BENCH_REDIS_URL).flushdb()
+
+
+@dataclass
+class MediaWorker:
+    """One worker on a PostgreSQL database of its own, with its media store in a fresh directory:
+    where the voice, fan-out and replay steps measure what a recording costs."""
+
+    url: str
+    pid: int
+    token: str
+    database_url: str
+    media_dir: Path
+    env: dict[str, str]
+
+
+@contextmanager
+def media_worker(work: Path, svc: Services) -> Iterator[MediaWorker]:
+    var = work / "media-worker"
+    media = var / "media"
+    media.mkdir(parents=True, exist_ok=True)
+    with postgres_database(f"bench_{os.getpid()}_media") as database_url, ExitStack() as stack:
+        env = playground_env(
+            var,
+            PLAYGROUND_DATABASE_URL=database_url,
+            PLAYGROUND_MEDIA_DIR=str(media),
+            PLAYGROUND_EMULATOR_URL=svc.emulator_url,
+        )
+        token = prepare(env)
+        url, pid = serve_playground(stack, env, cores=RELAY_CORE, log=work / "media-worker.log")
+        pin(os.getpid(), LOAD_CORES)
+        yield MediaWorker(url=url, pid=pid, token=token, database_url=database_url, media_dir=media, env=env)
+
+
+def tree_bytes(path: Path) -> int:
+    """Bytes of every file under `path`."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())

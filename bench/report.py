@@ -11,6 +11,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import fanout, replay, voice
 from .openai_voice import section as voice_section
 
 if TYPE_CHECKING:
@@ -105,6 +106,11 @@ def build(results: Results, command: str) -> tuple[str, dict[str, Any]]:
         ("≤ 1 MB per idle live session", f"{results.idle_bytes / 1024:,.0f} KiB", results.idle_bytes <= 1024 * 1024),
         ("nothing lost, duplicated or reordered", "yes" if all_ok else "see problems above", all_ok),
     ]
+    targets += voice.targets(results.voice44)
+    if results.fanout is not None:
+        targets.append(fanout.target(results.fanout))
+    if results.replay is not None:
+        targets.append(replay.target(results.replay))
     if failed_steps:
         targets.append(("every step ran", "failed: " + ", ".join(failed_steps) + " (see the rows)", False))
     for path in CROSS_PATHS:
@@ -120,7 +126,10 @@ def build(results: Results, command: str) -> tuple[str, dict[str, Any]]:
             )
         )
     target_table = "| target | measured | |\n|---|---|---|\n" + "\n".join(
-        f"| {name} | {value} | {_verdict(ok)} |" for name, value, ok in targets
+        f"| {name} | {value} | {_verdict(ok)} |"
+        for name, value, ok in targets
+        # A partial run (--only) leaves the other steps' figures out, not missed.
+        if not (plan.only and ("n/a" in value or "nan" in value))
     )
 
     tp_lines = [
@@ -191,10 +200,23 @@ def build(results: Results, command: str) -> tuple[str, dict[str, Any]]:
             f"### Memory\n\n{results.idle_bytes / 1024:,.0f} KiB of worker RSS per idle live session "
             f"({plan.idle_sessions} sessions).",
             voice_section(results.voice) if results.voice else "",
+            *_media_sections(results),
             cross,
         ]
     )
     return text, figures
+
+
+def _media_sections(results: Results) -> list[str]:
+    """Voice at 44.1 kHz, fan-out and replay: one worker on PostgreSQL with a media store."""
+    sections = [
+        voice.section(results.voice44),
+        fanout.section(results.fanout, results.plan.pace),
+        replay.section(results.replay),
+    ]
+    if results.cross_skipped and not any(sections):
+        return [f"### Voice, fan-out and replay (one worker on PostgreSQL)\n\nNot run: {results.cross_skipped}."]
+    return sections
 
 
 def _cross_section(results: Results) -> str:
@@ -378,13 +400,18 @@ def write_report(results: Results, *, docs: Path | None, command: str) -> str:
         docs.mkdir(exist_ok=True)
         name = "benchmarks-quick" if results.plan.quick else "benchmarks"
         chart(results, docs / f"{name}.png")
+        if results.fanout is not None and results.fanout.last_ms:
+            fanout.chart(results.fanout, docs / f"{name}-fanout.png")
+            text += f"\n\n![Fan-out: the last watcher's latency per event]({name}-fanout.png)"
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=docs.parent)
         (docs / f"{name}.md").write_text(
             "# Benchmarks\n\n"
             "`make bench` runs the emulator, the bare `websockets` forwarder (bench/forwarder.py) and the playground "
             "as `make run` serves it (one uvicorn worker, SQLite, the in-memory channel layer, recording on), and "
             "drives all three with the same load generator; then the production profile: two workers on PostgreSQL "
-            "and Redis, relay on one, watcher on the other, once per Redis channel layer (`PLAYGROUND_CHANNEL_LAYER`). "
+            "and Redis, relay on one, watcher on the other, once per Redis channel layer (`PLAYGROUND_CHANNEL_LAYER`); "
+            "voice at 44.1 kHz with its storage, one session fanned out to 200 watchers and the replay of a 10-minute "
+            "voice recording run on one worker with PostgreSQL and a media store of its own. "
             "Ratios compare figures from the same run. "
             "What bounds a missed target, with a profile: docs/relay-profile.md.\n\n"
             f"Commit: {rev.stdout.strip() or 'unknown'}  \n" + text + f"\n\n![Latency and throughput]({name}.png)\n"
