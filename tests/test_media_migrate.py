@@ -436,3 +436,14 @@ async def test_blocks_holding_inline_audio_are_found_and_migrated(
     assert "Done: 1 sessions migrated, 13 events" in out
     assert await _fingerprint(api, sid, share) == before
     assert await database_sync_to_async(migrate.migration_candidates)() == []
+
+
+async def test_a_session_the_new_recorder_made_has_nothing_to_move(api: httpx.AsyncClient, watch: Any) -> None:
+    from tests.test_media import _speech, _voice_session
+
+    sid, _ = await _voice_session(api, watch, [_speech(0.1, seed) for seed in range(3)])
+    assert await database_sync_to_async(migrate.migration_candidates)() == []
+    stored = await database_sync_to_async(_events_stored)(sid)
+    out, _ = await command("audio_migrate", "--session", sid)
+    assert "nothing to move" in out and "Done: 0 sessions migrated" in out
+    assert await database_sync_to_async(_events_stored)(sid) == stored
