@@ -32,6 +32,8 @@ _FIELDS = {
 }
 _ITEM_TYPES = {"conversation.item.create", "conversation.item.added", "conversation.item.created"}
 _ITEM_TYPES |= {"conversation.item.done", "conversation.item.retrieved"}
+# Every event type that may carry audio (a cheap filter in SQL, as `may_carry_audio` is in Python).
+AUDIO_TYPES = frozenset({t for _, t in _FIELDS} | _ITEM_TYPES)
 # Shorter values are not worth a reference (and an empty string is everywhere in JSON).
 _MIN_CHARS = 64
 _MARK = '{"$audio":'
