@@ -431,6 +431,7 @@ async def test_every_get_endpoint_is_404_to_a_stranger(
             "number": "1",
             "run_id": world["run"],
             "budget_id": world["budget"],
+            "side": "user",
         }
         for _, template, op in _operations(("get",)):
             if "{" not in template:
