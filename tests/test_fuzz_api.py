@@ -201,6 +201,7 @@ async def seed_data(api: httpx.AsyncClient) -> dict[str, list[Any]]:
         "username": ["bob", "carol", "alice"],
         "number": [1, 2, 3],
         "budget_id": [budget.json()["id"]],
+        "side": ["user", "assistant", "items"],  # a recording's audio streams
         "token": [
             token_of(shared_preset.get("share_url")),
             token_of(shared_session.get("share_url")),

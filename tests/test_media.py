@@ -178,3 +178,45 @@ def test_a_long_live_recording_reads_the_same_while_its_rows_become_blocks(monke
     assert not AudioPending.objects.filter(session_id=sid).exists()
     assert list(frames_read(session_id=sid)) == sent
     assert list(frames_read(session_id=sid, after=2499)) == sent[2499:]
+
+
+async def test_peaks_of_a_side_are_computed_from_its_media(
+    api: httpx.AsyncClient, watch: Any, other_token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GET …/audio/{side}/peaks: the loudest sample of each `every` samples of the stream, read a piece
+    at a time (here pieces of 4 KiB, so a group straddles pieces), for the owner and by share link."""
+    appends = [_speech(0.1, seed) for seed in range(30)]
+    loud = bytearray(appends[3])
+    loud[100:102] = (-32768).to_bytes(2, "little", signed=True)  # the loudest sample there is: said as 32767
+    appends[3] = bytes(loud)
+    sid, _ = await _voice_session(api, watch, appends)
+    monkeypatch.setattr("playground.recordings.audio.PIECE", 4096)
+    samples = np.abs(np.frombuffer(b"".join(appends), dtype="<i2").astype(np.int32))
+    for every in (441, 4410, 1001):
+        res = await api.get(f"/api/sessions/{sid}/audio/user/peaks", params={"every": every})
+        assert res.status_code == 200, res.text
+        expected = [min(32767, int(samples[i : i + every].max())) for i in range(0, samples.size, every)]
+        assert res.json() == {"every": every, "peaks": expected}
+    assert max(expected) == 32767 and len(expected) == -(-samples.size // 1001)
+
+    # The assistant's side, against the WAV the audio endpoint serves.
+    wav = (await api.get(f"/api/sessions/{sid}/audio/assistant")).content
+    answer = np.abs(np.frombuffer(wav[44:], dtype="<i2").astype(np.int32))
+    res = await api.get(f"/api/sessions/{sid}/audio/assistant/peaks")  # every=4410 unless asked
+    assert res.status_code == 200, res.text
+    assert res.json()["peaks"] == [int(answer[i : i + 4410].max()) for i in range(0, answer.size, 4410)]
+
+    # By share link, signed out: the same.
+    token = (await api.post(f"/api/sessions/{sid}/share")).json()["share_url"].rstrip("/").rsplit("/", 1)[1]
+    async with httpx.AsyncClient(transport=api._transport, base_url="http://testserver") as anyone:
+        shared = await anyone.get(f"/api/shared/sessions/{token}/audio/user/peaks", params={"every": 1001})
+    assert shared.status_code == 200 and shared.json()["peaks"] == expected
+
+    # `every` out of bounds: 422 naming it; another user's recording: 404.
+    for bad in (0, 440, 441_001, "x"):
+        res = await api.get(f"/api/sessions/{sid}/audio/user/peaks", params={"every": bad})
+        assert res.status_code == 422 and res.json()["field"] == "every", res.text
+    async with httpx.AsyncClient(
+        transport=api._transport, base_url="http://testserver", headers={"Authorization": f"Bearer {other_token}"}
+    ) as stranger:
+        assert (await stranger.get(f"/api/sessions/{sid}/audio/user/peaks")).status_code == 404

@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 
 from playground.accounts.auth import api_auth
 from playground.db import db
@@ -98,6 +98,49 @@ async def _audio(request: HttpRequest, session: RealtimeSession, side: str) -> H
     response["Accept-Ranges"] = "bytes"
     response["Content-Disposition"] = f'inline; filename="session-{session.id}-{side}.wav"'
     return response
+
+
+class PeaksQuery(Schema):
+    every: int = Field(
+        4410,
+        ge=441,
+        le=441_000,
+        description="Samples per peak: 4410 is 100 ms at 44.1 kHz (441 is 10 ms, 441000 ten seconds).",
+    )
+
+
+class AudioPeaksOut(Schema):
+    every: int = Field(description="Samples per peak, as asked.")
+    peaks: list[int] = Field(
+        description="The loudest sample (absolute, 0..32767) of each `every` samples of the side's stream, in "
+        "order: peak k covers bytes [2·k·every, 2·(k+1)·every) of the stream (the last one may be shorter)."
+    )
+
+
+_PEAKS_RESPONSES: dict[int, Any] = {200: AudioPeaksOut, 404: ErrorOut, 422: ErrorOut, 500: ErrorOut}
+
+
+@router.get("/sessions/{session_id}/audio/{side}/peaks", response=_PEAKS_RESPONSES)
+async def recording_audio_peaks(
+    request: HttpRequest, session_id: str, side: AudioSide, query: Query[PeaksQuery]
+) -> AudioPeaksOut:
+    """Peaks of one side's whole stream, computed on the server from the media: the replay page's
+    waveform without downloading the audio. Map them to time with the events' references
+    (`GET /api/sessions/{id}/events?audio=ref`): a reference's offset n is sample n / 2."""
+    return await _peaks(await _session(request, session_id), side, query.every)
+
+
+@router.get("/shared/sessions/{token}/audio/{side}/peaks", response=_PEAKS_RESPONSES, auth=None)
+async def shared_recording_audio_peaks(
+    request: HttpRequest, token: str, side: AudioSide, query: Query[PeaksQuery]
+) -> AudioPeaksOut:
+    """Peaks of one side of a recording shared by link, as `GET /api/sessions/{id}/audio/{side}/peaks`."""
+    return await _peaks(await db(realtime_selectors.session_shared_or_404, token=token), side, query.every)
+
+
+async def _peaks(session: RealtimeSession, side: str, every: int) -> AudioPeaksOut:
+    peaks = await db(audio.side_peaks, session_id=session.id, side=side, every=every)
+    return AudioPeaksOut(every=every, peaks=peaks)
 
 
 class RerunIn(Schema):

@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from playground.db import db
 from playground.errors import PlaygroundError
 from playground.media.source import AudioSource
@@ -21,7 +23,8 @@ from playground.realtime.reading import frames_read
 from .selectors import session_rates
 
 HEADER = 44
-PIECE = 1 << 20  # a whole file is sent a MiB at a time
+PIECE = 1 << 20  # a whole file is sent (and its peaks read) a MiB at a time
+PEAK_MAX = 32767
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -93,3 +96,18 @@ async def side_bytes(audio: SideAudio, start: int, end: int) -> AsyncIterator[by
         n = min(PIECE, stop - pos)
         yield await db(audio.source.read, audio.side, pos, n)
         pos += n
+
+
+def side_peaks(*, session_id: Any, side: str, every: int) -> list[int]:
+    """The loudest sample (absolute, 0..32767) of each `every` samples of the side's stream, the last
+    group possibly shorter: the replay page's waveform of a whole recording without its audio. Read a
+    MiB or so at a time (a whole number of groups), so memory stays flat however long the recording."""
+    source = AudioSource(session_id)
+    length = source.length(side) & ~1
+    step = max(1, PIECE // (2 * every)) * 2 * every
+    peaks: list[int] = []
+    for pos in range(0, length, step):
+        samples = np.frombuffer(source.read(side, pos, min(step, length - pos)), dtype="<i2").astype(np.int32)
+        loudest = np.maximum.reduceat(np.abs(samples), np.arange(0, samples.size, every))
+        peaks += np.minimum(loudest, PEAK_MAX).tolist()
+    return peaks

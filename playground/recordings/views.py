@@ -14,15 +14,21 @@ from playground.realtime import selectors
 from playground.realtime.upstreams import UPSTREAMS
 
 
-def replay_page_data(session: Any, *, events_url: str, export_url: str, console_url: str | None) -> dict[str, Any]:
+def replay_page_data(
+    session: Any, *, events_url: str, export_url: str, audio_url: str, console_url: str | None
+) -> dict[str, Any]:
     """What replay.js reads (json_script `page_data`). The script uses only these URLs, so the same
-    template serves any view of a recording (a shared link passes its own API URLs)."""
+    template serves any view of a recording (a shared link passes its own API URLs): events are read
+    with `audio=ref`, their audio by byte range from `audioUrls`, the waveform from `peaksUrls`."""
+    sides = ("user", "assistant")
     return {
         "id": str(session.id),
         "state": session.state,
         "stateReason": session.state_reason,
         "config": session.config,
         "eventsUrl": events_url,
+        "audioUrls": {side: f"{audio_url}/{side}" for side in sides},
+        "peaksUrls": {side: f"{audio_url}/{side}/peaks" for side in sides},
         "exportUrls": {
             "jsonl": f"{export_url}?format=jsonl",
             "md": f"{export_url}?format=md",
@@ -44,6 +50,7 @@ def replay_page(request: HttpRequest, session_id: str) -> HttpResponse:
         session,
         events_url=f"{api}/events",
         export_url=f"{api}/export",
+        audio_url=f"{api}/audio",
         console_url=reverse("session", args=[session.id]),
     )
     # The Share box and Re-run (recording-share.js); a shared link's view has neither.
@@ -62,7 +69,9 @@ def shared_replay_page(request: HttpRequest, token: str) -> HttpResponse:
     if session is None:
         raise Http404("This share link is unknown or was revoked.")
     api = f"/api/shared/sessions/{token}"
-    page_data = replay_page_data(session, events_url=f"{api}/events", export_url=f"{api}/export", console_url=None)
+    page_data = replay_page_data(
+        session, events_url=f"{api}/events", export_url=f"{api}/export", audio_url=f"{api}/audio", console_url=None
+    )
     context = {
         "session": session,
         "page_data": page_data,

@@ -1,22 +1,28 @@
 // The replay's audio: both sides of a recording laid out on the session's clock, and played
 // through Web Audio at the original timing and the chosen speed.
 //
-// replayAudioTrack(frames, relMs, config) reads the frames once: the user's side is the base64
-// audio of client `input_audio_buffer.append` events at the session's input rate, the assistant's
-// is `response.output_audio.delta` at its output rate (rates and formats follow session.created /
-// session.updated; before the first of them the page's config; 44100 Hz when nothing says). A
-// chunk starts when it was recorded, or when the previous chunk of its side ends if it came
-// faster than real time (as a player would have queued it). Contiguous chunks are merged into runs
-// of a few seconds, so playback has no seams. Audio stays base64 until it is scheduled.
+// replayAudioTrack(frames, relMs, config) reads the frames once: the user's side is the audio of
+// client `input_audio_buffer.append` events at the session's input rate, the assistant's is
+// `response.output_audio.delta` at its output rate (rates and formats follow session.created /
+// session.updated; before the first of them the page's config; 44100 Hz when nothing says). An
+// event's audio is inline base64 (recordings from before media) or a reference into the side's
+// media stream (events read with `audio=ref`, replay-media.js). A chunk starts when it was
+// recorded, or when the previous chunk of its side ends if it came faster than real time (as a
+// player would have queued it). Contiguous chunks are merged into runs of a few seconds, so
+// playback has no seams: base64 runs stay base64 until scheduled; a run of references (one side's
+// stream, contiguous offsets) is fetched by byte range just ahead of the playhead.
 //
-// createReplayAudio(track) plays it: start(posMs, speed) anchors the session clock to the
-// AudioContext's, pump(posMs) schedules what starts within the next ~1.5 s, stop() silences it.
+// createReplayAudio(track, audioUrls) plays it: start(posMs, speed) anchors the session clock to
+// the AudioContext's, pump(posMs) fetches what starts within the next few seconds and schedules
+// what starts within the next ~1.5 s, prefetch(posMs) fetches ahead while paused, stop() silences.
 
 import { b64Bytes, base64ToBytes } from "./base64.js";
+import { createRunLoader, decodeInto, isAudioRef, isG711 } from "./replay-media.js";
 
 const DEFAULT_RATE = 44100;
 const RUN_MAX_MS = 3000;
 const LOOKAHEAD_MS = 1500; // wall-clock ms scheduled ahead
+const PREFETCH_MS = 3000; // recording ms fetched beyond what is scheduled
 const SIDES = ["user", "assistant"];
 
 function formatOf(session, side) {
@@ -24,42 +30,12 @@ function formatOf(session, side) {
   return fmt || null;
 }
 
-// G.711 decoders (ITU-T), to a linear 16-bit sample.
-function ulaw(u) {
-  u = ~u & 0xff;
-  const t = (((u & 0x0f) << 3) + 0x84) << ((u & 0x70) >> 4);
-  return u & 0x80 ? 0x84 - t : t - 0x84;
-}
-function alaw(a) {
-  a ^= 0x55;
-  let t = (a & 0x0f) << 4;
-  const seg = (a & 0x70) >> 4;
-  if (seg === 0) t += 8;
-  else if (seg === 1) t += 0x108;
-  else t = (t + 0x108) << (seg - 1);
-  return a & 0x80 ? t : -t;
-}
-
-// Samples a base64 chunk holds, without decoding it.
-function sampleCount(b64, type) {
-  const bytes = b64Bytes(b64);
-  return type === "audio/pcmu" || type === "audio/pcma" ? bytes : Math.floor(bytes / 2);
-}
-
-// Float32 samples of a run (its chunks concatenated).
+// Float32 samples of a run: its base64 chunks decoded, or what was fetched for its references.
 function decodeRun(run) {
+  if (run.stream) return run.data;
   const out = new Float32Array(run.samples);
   let at = 0;
-  for (const b64 of run.parts) {
-    const bytes = base64ToBytes(b64);
-    if (run.type === "audio/pcmu" || run.type === "audio/pcma") {
-      const dec = run.type === "audio/pcmu" ? ulaw : alaw;
-      for (let i = 0; i < bytes.length && at < out.length; i++) out[at++] = dec(bytes[i]) / 32768;
-    } else {
-      const view = new DataView(bytes.buffer, 0, bytes.length & ~1);
-      for (let i = 0; i + 1 < bytes.length && at < out.length; i += 2) out[at++] = view.getInt16(i, true) / 32768;
-    }
-  }
+  for (const b64 of run.parts) at = decodeInto(out, at, base64ToBytes(b64), run.type);
   return out;
 }
 
@@ -74,6 +50,7 @@ export function replayAudioTrack(frames, relMs, config) {
   const ends = { user: 0, assistant: 0 };
   const totalMs = { user: 0, assistant: 0 };
   const responseEnds = {}; // response_id → where its audio ends (it often plays past response.done)
+  const streamEnd = {}; // media stream → bytes its references reach
   for (let i = 0; i < frames.length; i++) {
     const f = frames[i];
     const e = f.event;
@@ -83,47 +60,70 @@ export function replayAudioTrack(frames, relMs, config) {
       continue;
     }
     let side = null;
-    let b64 = null;
-    if (f.direction === "client" && e.type === "input_audio_buffer.append") [side, b64] = ["user", e.audio];
+    let value = null;
+    if (f.direction === "client" && e.type === "input_audio_buffer.append") [side, value] = ["user", e.audio];
     else if (f.direction === "server" && (e.type === "response.output_audio.delta" || e.type === "response.audio.delta"))
-      [side, b64] = ["assistant", e.delta];
-    if (!side || typeof b64 !== "string" || !b64) continue;
+      [side, value] = ["assistant", e.delta];
+    if (!side) continue;
+    const ref = isAudioRef(value) ? value : null;
+    if (!ref && (typeof value !== "string" || !value)) continue;
     if (f.trimmed) continue; // shortened by the API: not playable
     const fmt = formatOf(session, side === "user" ? "input" : "output") || {};
     const type = fmt.type || "audio/pcm";
-    const rate = type === "audio/pcmu" || type === "audio/pcma" ? fmt.rate || 8000 : fmt.rate || DEFAULT_RATE;
-    const samples = sampleCount(b64, type);
+    const rate = isG711(type) ? fmt.rate || 8000 : fmt.rate || DEFAULT_RATE;
+    const bytes = ref ? ref.length : b64Bytes(value);
+    const samples = isG711(type) ? bytes : Math.floor(bytes / 2);
     if (!samples) continue;
     const dur = (samples * 1000) / rate;
     const start = Math.max(relMs[i], ends[side]);
     const list = runs[side];
     const last = list[list.length - 1];
-    if (last && last.rate === rate && last.type === type && start - last.end < 0.5 && last.dur < RUN_MAX_MS) {
-      last.parts.push(b64);
+    const joins =
+      last &&
+      last.rate === rate &&
+      last.type === type &&
+      start - last.end < 0.5 &&
+      last.dur < RUN_MAX_MS &&
+      (ref ? last.stream === ref.$audio && last.offset + last.length === ref.offset : !last.stream);
+    if (joins) {
+      if (ref) last.length += ref.length;
+      else last.parts.push(value);
       last.samples += samples;
       last.dur += dur;
       last.end = last.start + last.dur;
     } else {
-      list.push({ side, start, dur, end: start + dur, rate, type, samples, parts: [b64] });
+      const run = { side, start, dur, end: start + dur, rate, type, samples };
+      if (ref) Object.assign(run, { stream: ref.$audio, offset: ref.offset, length: ref.length, data: null });
+      else run.parts = [value];
+      list.push(run);
     }
+    if (ref) streamEnd[ref.$audio] = Math.max(streamEnd[ref.$audio] || 0, ref.offset + ref.length);
     ends[side] = start + dur;
     totalMs[side] += dur;
     if (side === "assistant" && e.response_id) responseEnds[e.response_id] = start + dur;
   }
-  return { runs, ends, totalMs, responseEnds, endMs: Math.max(ends.user, ends.assistant) };
+  return { runs, ends, totalMs, responseEnds, streamEnd, endMs: Math.max(ends.user, ends.assistant) };
 }
 
 // Peaks (0…1) of each side over `buckets` equal slices of [0, durationMs], for the timeline.
-export function replayAudioPeaks(track, durationMs, buckets) {
+// Base64 runs are measured here; runs of references take theirs from `remote` (the server's
+// `{every, peaks}` per media stream, GET …/audio/{side}/peaks), mapped to time through the run.
+export function replayAudioPeaks(track, durationMs, buckets, remote) {
   const out = {};
+  const bucketOf = (ms) => Math.max(0, Math.min(buckets - 1, Math.floor((ms / durationMs) * buckets)));
   for (const side of SIDES) {
     const peaks = new Float32Array(buckets);
     if (durationMs > 0) {
       for (const run of track.runs[side]) {
+        if (run.stream) {
+          const got = remote && remote[run.stream];
+          if (got && !isG711(run.type)) remotePeaks(run, got, peaks, bucketOf);
+          continue;
+        }
         const data = decodeRun(run);
         const msPerSample = run.dur / data.length;
         for (let i = 0; i < data.length; i++) {
-          const b = Math.min(buckets - 1, Math.floor(((run.start + i * msPerSample) / durationMs) * buckets));
+          const b = bucketOf(run.start + i * msPerSample);
           const v = Math.abs(data[i]);
           if (v > peaks[b]) peaks[b] = v;
         }
@@ -134,7 +134,21 @@ export function replayAudioPeaks(track, durationMs, buckets) {
   return out;
 }
 
-export function createReplayAudio(track) {
+// The server's peaks that cover a run's samples, each spread over the buckets its time spans.
+function remotePeaks(run, { every, peaks: values }, peaks, bucketOf) {
+  const first = run.offset / 2;
+  const last = first + run.samples; // exclusive
+  const msPerSample = 1000 / run.rate;
+  for (let k = Math.floor(first / every); k * every < last && k < values.length; k++) {
+    const v = values[k] / 32767;
+    if (!v) continue;
+    const t0 = run.start + (Math.max(k * every, first) - first) * msPerSample;
+    const t1 = run.start + (Math.min((k + 1) * every, last) - first) * msPerSample;
+    for (let b = bucketOf(t0), b1 = bucketOf(Math.max(t0, t1 - 0.001)); b <= b1; b++) if (v > peaks[b]) peaks[b] = v;
+  }
+}
+
+export function createReplayAudio(track, audioUrls) {
   let ctx = null;
   let master = null;
   const active = new Set();
@@ -144,10 +158,14 @@ export function createReplayAudio(track) {
   let anchorCtx = 0;
   let speed = 1;
   const next = { user: 0, assistant: 0 }; // the next run to schedule, per side
+  let lastPos = 0;
+  // Audio that arrives is scheduled at once (not at the page's next tick), once the clocks are tied.
+  const loader = createRunLoader(track, audioUrls, () => running && anchored && api.pump(lastPos));
   const api = {
     muted: false,
     scheduledMs: { user: 0, assistant: 0 }, // audio ms handed to Web Audio since the page opened
     totalMs: track.totalMs,
+    loader, // Range requests made, failed, bytes fetched
     get state() {
       return ctx ? ctx.state : "none";
     },
@@ -189,7 +207,13 @@ export function createReplayAudio(track) {
       }
       active.clear();
     },
+    // Fetch what plays next from `posMs` (paused: after a seek, or before the first Play).
+    prefetch(posMs) {
+      loader.want(posMs, posMs + LOOKAHEAD_MS * speed + PREFETCH_MS);
+    },
     pump(posMs) {
+      lastPos = posMs;
+      if (running) api.prefetch(posMs);
       if (!running || !ctx || ctx.state !== "running") return;
       if (!anchored) {
         anchored = true;
@@ -206,7 +230,9 @@ export function createReplayAudio(track) {
       for (const side of SIDES) {
         const list = track.runs[side];
         while (next[side] < list.length && list[next[side]].start < horizon) {
-          schedule(list[next[side]]);
+          const run = list[next[side]];
+          if (run.stream && !run.data && !run.failed) break; // still on its way: scheduled once here
+          if (!run.failed) schedule(run);
           next[side] += 1;
         }
       }
@@ -214,8 +240,12 @@ export function createReplayAudio(track) {
   };
 
   function schedule(run) {
-    const offsetMs = Math.max(0, anchorPos - run.start); // the run straddles the start point
-    const when = anchorCtx + Math.max(0, run.start - anchorPos) / speed / 1000;
+    // Where the run starts on the context's clock; one that straddles the start point, or arrives
+    // late, starts now, that far into itself.
+    const ideal = anchorCtx + (run.start - anchorPos) / speed / 1000;
+    const when = Math.max(ideal, anchorCtx, ctx.currentTime);
+    const offsetMs = (when - ideal) * speed * 1000;
+    if (offsetMs >= run.dur) return;
     const data = decodeRun(run);
     const buffer = ctx.createBuffer(1, data.length, run.rate);
     buffer.copyToChannel(data, 0);
@@ -225,7 +255,7 @@ export function createReplayAudio(track) {
     src.connect(master);
     src.onended = () => active.delete(src);
     active.add(src);
-    src.start(Math.max(when, ctx.currentTime), offsetMs / 1000);
+    src.start(when, offsetMs / 1000);
     api.scheduledMs[run.side] += run.dur - offsetMs;
   }
 

@@ -1,13 +1,16 @@
 // The replay page: a recorded session played back at its original timing. Every frame is fetched
-// once (page_data.eventsUrl, a page at a time with ?after=), then fed into the console's own store
-// as time advances, so the transcript and the event log (transcript.js, event-log.js) fill in as
-// they did live. Seeking back rebuilds them from the start at once; both audio sides play through
-// replay-audio.js. The script uses no URL but page_data's, so any view of a recording (a shared
-// link included) can serve this template with its own API URLs. The Share box and Re-run button
-// are recording-share.js's.
+// once (page_data.eventsUrl, a page at a time with ?after=, audio as references: ?audio=ref), then
+// fed into the console's own store as time advances, so the transcript and the event log
+// (transcript.js, event-log.js) fill in as they did live. Seeking back rebuilds them from the
+// start at once; both audio sides play through replay-audio.js, which fetches the audio just ahead
+// of the playhead by byte range (page_data.audioUrls), so a long recording plays at once. The
+// timeline's waveform comes from the server's peaks (page_data.peaksUrls); a recording whose audio
+// is inline base64 (from before media) is measured here. The script uses no URL but page_data's,
+// so any view of a recording (a shared link included) can serve this template with its own API
+// URLs. The Share box and Re-run button are recording-share.js's.
 //
 // Test hook: window.__replay (position ms, playing, speed, shown frames, audio ms scheduled per
-// side), the page's only global, there on purpose.
+// side, the waveform's state), the page's only global, there on purpose.
 
 import { callUrl } from "../api.js";
 import { cssVar, readJson } from "../dom.js";
@@ -15,6 +18,7 @@ import { createEventLog } from "../event-log.js";
 import { dbScale, fmtClock, fmtInt } from "../format.js";
 import { setupRecordingShare } from "../recording-share.js";
 import { createReplayAudio, replayAudioPeaks, replayAudioTrack } from "../replay-audio.js";
+import { isAudioRef } from "../replay-media.js";
 import { createStore } from "../store.js";
 import { createTranscript } from "../transcript.js";
 
@@ -24,6 +28,8 @@ const SEEK_STEP_MS = 5000;
 const PAGE_LIMIT = 10000;
 const BUCKET_MS = 10; // the timeline's waveform resolution, at most MAX_BUCKETS in all
 const MAX_BUCKETS = 4000;
+const MIN_EVERY = 441; // the peaks API's bounds on samples per peak
+const MAX_EVERY = 441000;
 
 const store = createStore();
 // A recording is read-only: nothing on this page sends events.
@@ -45,6 +51,8 @@ let responses = []; // {start, end, status} per response, for the timeline
 let track = null;
 let audio = null;
 let peaks = null;
+let buckets = 1;
+let waveform = "none"; // "local" (measured here), "loading" (asked the server), "server", "failed"
 
 let ready = false;
 let shown = 0; // frames fed to the store
@@ -64,6 +72,7 @@ async function fetchAll(url) {
     const u = new URL(url, window.location.href);
     u.searchParams.set("after", String(after));
     u.searchParams.set("limit", String(PAGE_LIMIT));
+    u.searchParams.set("audio", "ref");
     const batch = await callUrl("GET", u.href);
     if (!Array.isArray(batch) || !batch.length) break;
     for (const f of batch) all.push(f);
@@ -83,6 +92,10 @@ function analyse(list) {
   for (let i = 0; i < list.length; i++) {
     prev = Math.max(prev, (list[i].ts - t0) * 1000);
     rel[i] = prev;
+    // The event log weighs audio by its base64; a reference says its size.
+    const e = list[i].event;
+    const ref = e && (isAudioRef(e.audio) ? e.audio : isAudioRef(e.delta) ? e.delta : null);
+    if (ref) list[i].audioBytes = ref.length;
   }
   track = replayAudioTrack(list, rel, page.config);
   duration = Math.max(list.length ? rel[list.length - 1] : 0, track.endMs);
@@ -106,10 +119,40 @@ function analyse(list) {
   });
   // A response lasts until it is done or its audio has played, whichever is later.
   for (const r of responses) r.end = Math.max(r.end === null ? duration : r.end, track.responseEnds[r.id] || 0);
-  const buckets = Math.max(1, Math.min(MAX_BUCKETS, Math.round(duration / BUCKET_MS)));
+  buckets = Math.max(1, Math.min(MAX_BUCKETS, Math.round(duration / BUCKET_MS)));
   peaks = replayAudioPeaks(track, duration, buckets);
-  audio = createReplayAudio(track);
+  waveform = "local";
+  audio = createReplayAudio(track, page.audioUrls);
   audio.setMuted(!soundBox.checked);
+  audio.prefetch(0);
+}
+
+// The waveform of audio that is media: the server's peaks of each stream the events refer to, at
+// about the timeline's resolution. Drawn when they come; playback does not wait for them.
+async function loadPeaks() {
+  const streams = Object.keys(track.streamEnd).filter((side) => page.peaksUrls && page.peaksUrls[side]);
+  if (!streams.length) return;
+  waveform = "loading";
+  try {
+    const remote = {};
+    await Promise.all(
+      streams.map(async (side) => {
+        const run = track.runs[side] && track.runs[side].find((r) => r.stream === side);
+        const rate = run ? run.rate : 44100;
+        const every = Math.round((rate * (duration / buckets)) / 1000);
+        const u = new URL(page.peaksUrls[side], window.location.href);
+        u.searchParams.set("every", String(Math.max(MIN_EVERY, Math.min(MAX_EVERY, every))));
+        remote[side] = await callUrl("GET", u.href);
+      }),
+    );
+    peaks = replayAudioPeaks(track, duration, buckets, remote);
+    waveform = "server";
+  } catch (err) {
+    waveform = "failed";
+    console.warn(`replay: the waveform's peaks could not be loaded: ${err.message}`);
+  }
+  background = null;
+  drawTimeline(now());
 }
 
 // --- the clock -------------------------------------------------------------------------------
@@ -198,6 +241,8 @@ function seek(ms) {
     anchorPos = pos;
     anchorWall = performance.now();
     audio.start(pos, speed);
+  } else {
+    audio.prefetch(pos);
   }
   showUpTo(pos);
   log.flush();
@@ -388,6 +433,7 @@ async function load() {
   background = null;
   render(0);
   revealFromHash();
+  loadPeaks();
 }
 
 // #seq=N (a failed check's assertion links here): the recording up to that event, the event open in the log.
@@ -444,6 +490,15 @@ window.__replay = {
   },
   get audioState() {
     return audio ? audio.state : "none";
+  },
+  // Byte-range requests for audio (made, failed, bytes), and where the waveform's peaks came from.
+  get audioRequests() {
+    if (!audio) return null;
+    const { requests, failures, bytes } = audio.loader;
+    return { requests, failures, bytes };
+  },
+  get waveform() {
+    return waveform;
   },
   play,
   pause,
