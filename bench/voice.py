@@ -74,6 +74,7 @@ class VoiceResult:
     problems: list[str] = field(default_factory=list)
     db_bytes: float = math.nan  # playground: the database's growth
     media_bytes: float = math.nan  # playground: the media store's growth
+    db_tables: dict[str, int] = field(default_factory=dict)  # playground: the growth by table
 
     @property
     def session_minutes(self) -> float:
@@ -197,29 +198,35 @@ async def _drive(path: str, svc: Services, worker: MediaWorker, *, sessions: int
     )
 
 
-def database_bytes(database_url: str) -> int:
-    """Every public table `VACUUM FULL`-ed, then their total size (indexes and TOAST included)."""
+def database_bytes(database_url: str) -> dict[str, int]:
+    """Every public table `VACUUM FULL`-ed, then each one's size (indexes and TOAST included)."""
     import psycopg
 
     with psycopg.connect(database_url, autocommit=True) as conn:
         tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
         for table in tables:
             conn.execute(f'VACUUM FULL "{table}"')
-        row = conn.execute(
-            "SELECT coalesce(sum(pg_total_relation_size(format('%I.%I', schemaname, tablename))), 0) "
+        rows = conn.execute(
+            "SELECT tablename, pg_total_relation_size(format('%I.%I', schemaname, tablename)) "
             "FROM pg_tables WHERE schemaname = 'public'"
-        ).fetchone()
-    return int(row[0]) if row else 0
+        ).fetchall()
+    return {name: int(size) for name, size in rows}
 
 
 async def voice_step(path: str, svc: Services, worker: MediaWorker, *, sessions: int, seconds: float) -> VoiceResult:
     """One path's sessions; on the playground, the storage it took."""
     if path != "playground":
         return await _drive(path, svc, worker, sessions=sessions, seconds=seconds)
+    # One short session first, not measured: an empty table's first row allocates its pages and each index's
+    # root (tens of KB a table, once per deployment), which is not what a session-minute costs.
+    await _drive(path, svc, worker, sessions=1, seconds=3.0)
+    await asyncio.sleep(1.0)
     db0, media0 = database_bytes(worker.database_url), tree_bytes(worker.media_dir)
     r = await _drive(path, svc, worker, sessions=sessions, seconds=seconds)
     await asyncio.sleep(2.0)  # the recorder's last writes
-    r.db_bytes = database_bytes(worker.database_url) - db0
+    db1 = database_bytes(worker.database_url)
+    r.db_tables = {t: n - db0.get(t, 0) for t, n in db1.items() if n != db0.get(t, 0)}
+    r.db_bytes = sum(r.db_tables.values())
     r.media_bytes = tree_bytes(worker.media_dir) - media0
     return r
 
@@ -281,8 +288,9 @@ def section(rows: list[VoiceResult]) -> str:
         "each turn in audio at real-time pace. `direct` is the same "
         "sessions on the emulator, `bare` through the bare forwarder. The playground worker runs on PostgreSQL "
         "(in-memory channel layer) with its media store (PLAYGROUND_MEDIA_DIR) in a fresh directory; storage is "
-        "measured around its run: every public table `VACUUM FULL`-ed before and after (2 s after the sessions "
-        "end), the growth of `pg_total_relation_size` summed, and the bytes under the media directory. Raw PCM is "
+        "measured around its run (after one unmeasured 3 s session, so that empty tables' first pages do not "
+        "count): every public table `VACUUM FULL`-ed before and after (2 s after the sessions end), the growth "
+        "of `pg_total_relation_size` summed, and the bytes under the media directory. Raw PCM is "
         "the audio both sides carried: "
         f"{(r.pcm_in + r.pcm_out) / 1e6:,.1f} MB ({r.pcm_in / 1e6:,.1f} MB in, {r.pcm_out / 1e6:,.1f} MB out).",
         "",
@@ -307,6 +315,9 @@ def section(rows: list[VoiceResult]) -> str:
             f"| {name} | {total / r.session_minutes / 1000:,.0f} KB | {total / 1e6:,.2f} MB | "
             f"{total / raw if raw else math.nan:.2f} | {target} | {'met' if ok else '**missed**'} |"
         )
+    if r.db_tables:
+        grown = sorted(r.db_tables.items(), key=lambda kv: -kv[1])
+        lines += ["", "The database's growth by table: " + ", ".join(f"{t} {n / 1000:,.0f} KB" for t, n in grown) + "."]
     if r.media_bytes == 0:
         lines += ["", "The media store wrote nothing: audio is recorded in the database only."]
     return "\n".join(lines) + "\n"
