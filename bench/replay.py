@@ -108,7 +108,7 @@ def seed(minutes: float, username: str) -> str:
 
     from playground.realtime.models import RealtimeSession, SessionState
     from playground.realtime.runtime.frames import Frame
-    from playground.realtime.runtime.recorder import events_record
+    from playground.realtime.runtime.recorder import events_record, recording_close
 
     owner = get_user_model().objects.get(username=username)
     t0 = time.time() - minutes * 60 - 5
@@ -124,6 +124,7 @@ def seed(minutes: float, username: str) -> str:
         frames.append((sid, Frame(seq=seq, direction=direction, ts=ts, type=event["type"], data=json.dumps(event))))
     for i in range(0, len(frames), 1000):
         events_record(batch=frames[i : i + 1000])
+    recording_close(session_id=sid)  # as at a session's end: audio sealed, rows packed
     RealtimeSession.objects.filter(pk=session.pk).update(last_seq=len(frames))
     return sid
 

@@ -11,7 +11,8 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from bench import replay
-from playground.realtime.models import RealtimeSession, SessionEvent
+from playground.realtime.models import RealtimeSession
+from playground.realtime.reading import frames_read
 
 
 @pytest.mark.django_db
@@ -20,7 +21,7 @@ def test_seed_writes_a_voice_recording_through_the_recorder() -> None:
     sid = replay.seed(0.5, "bench")  # 300 appends, 12 answered turns
     session = RealtimeSession.objects.get(pk=sid)
     assert session.state == "ended"
-    events = list(SessionEvent.objects.filter(session_id=sid).order_by("seq"))
+    events = list(frames_read(session_id=sid))
     assert session.last_seq == len(events) == 1 + 300 + 12 * 15
     assert events[0].type == "session.created"
     assert [e.ts for e in events] == sorted(e.ts for e in events)
