@@ -431,6 +431,9 @@ def test_theme_toggle_is_remembered(page: Any, live_url: str) -> None:
     page.emulate_media(color_scheme="light")
     sign_up(page, live_url)
     assert page.evaluate("() => document.documentElement.dataset.theme") is None
+    # theme.js gives the button its state and its click handler together, at DOMContentLoaded: a click
+    # before that (a loaded machine, a fast test) would do nothing.
+    page.wait_for_selector("#theme-toggle[title]")  # set by theme.js, not the template
     page.click("#theme-toggle")
     assert page.evaluate("() => document.documentElement.dataset.theme") == "dark"
     page.reload()
