@@ -88,6 +88,13 @@ def build(results: Results, command: str) -> tuple[str, dict[str, Any]]:
     all_ok = not any(lost(r) for r in results.latency + results.throughput) and not any(
         lost(r) for r in results.capacity if r.sessions <= max(cap_play, cap_bare, 1)
     )
+    lossy = [
+        f"{r.path} × {r.sessions} ({r.problems[0]})"
+        for r in results.latency + results.throughput + results.capacity
+        if lost(r) and (r in results.latency + results.throughput or r.sessions <= max(cap_play, cap_bare, 1))
+    ]
+    bare50, play50 = _find(results.latency, "bare", 50), _find(results.latency, "playground", 50)
+    cpu50 = play50.cpu / bare50.cpu if bare50 and play50 and bare50.cpu > 0 else math.nan
     failed_steps = [
         f"{r.path} × {r.sessions}"
         for r in results.latency + results.throughput + results.capacity
@@ -104,7 +111,8 @@ def build(results: Results, command: str) -> tuple[str, dict[str, Any]]:
         ("added p99 ≤ 10 ms at 50 sessions", f"{_fmt(added99)} ms", added99 <= 10),
         ("REST event → upstream p99 ≤ 10 ms (50 sessions)", f"{_fmt(rest50[1])} ms", rest50[1] <= 10),
         ("≤ 1 MB per idle live session", f"{results.idle_bytes / 1024:,.0f} KiB", results.idle_bytes <= 1024 * 1024),
-        ("nothing lost, duplicated or reordered", "yes" if all_ok else "see problems above", all_ok),
+        ("relay CPU per lone event ≤ 1.5 × bare forwarder's (50 sessions)", f"{_fmt(cpu50)} ×", cpu50 <= 1.5),
+        ("nothing lost, duplicated or reordered", "yes" if all_ok else "no: " + ", ".join(lossy), all_ok),
     ]
     targets += voice.targets(results.voice44)
     if results.fanout is not None:
