@@ -41,7 +41,7 @@ from . import refs
 from .models import AudioChunk, AudioPending
 from .services import media_seal, media_seal_all
 from .storage import chunk_name, recordings_storage
-from .writer import SEAL_BYTES, _load
+from .writer import SEAL_BYTES, streams_load
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ def session_audio_migrate(*, session_id: Any, dry_run: bool = False) -> SessionM
     if dry_run:
         result.pending_bytes = _pending_bytes(sid)
         result.db_before = result.db_after = session_db_bytes(session_id=sid)
-        _extract(sid, dict(_load(sid).offsets), _Sink(sid, write=False), result)
+        _extract(sid, streams_load(session_id=sid).offsets, _Sink(sid, write=False), result)
     if dry_run or not (_pending_bytes(sid) or _holds_audio(sid)):  # nothing to move: nothing is written
         result.seconds = time.monotonic() - started
         return result
@@ -250,7 +250,7 @@ def session_audio_migrate(*, session_id: Any, dry_run: bool = False) -> SessionM
             if result.pending_bytes:  # a dead worker's open chunks: sealed as its recorder would have
                 sink.names += _pending_names(sid)
                 media_seal_all(session_id=sid)
-            loose, packed = _extract(sid, dict(_load(sid).offsets), sink, result)
+            loose, packed = _extract(sid, streams_load(session_id=sid).offsets, sink, result)
             sink.finish()
             media_seal_all(session_id=sid)  # nothing is left pending
             SessionEvent.objects.bulk_update(

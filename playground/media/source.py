@@ -6,14 +6,12 @@ import bisect
 import hashlib
 from typing import Any
 
-from django.db.models import F, Max
-from django.db.models.functions import Length
-
 from playground.errors import PlaygroundError
 
 from .codec import flac_decode
 from .models import AudioChunk, AudioPending
 from .storage import recordings_storage
+from .writer import streams_load
 
 
 class AudioMissing(PlaygroundError):
@@ -41,32 +39,35 @@ class AudioSource:
                 chunks.append((start, length, name, sha))
         return self._index.get(side, ([], []))
 
+    def _sealed(self, side: str, pos: int) -> tuple[int, bytes] | None:
+        """The sealed chunk holding byte `pos` of the side, decoded; None if no chunk does."""
+        starts, chunks = self._chunks(side)
+        i = bisect.bisect_right(starts, pos) - 1
+        if i < 0 or pos >= chunks[i][0] + chunks[i][1]:
+            return None
+        start, length, name, sha = chunks[i]
+        return start, self._decode(name, sha, length)
+
+    def _pending(self, side: str, pos: int) -> tuple[int, bytes] | None:
+        """The open chunk's pending piece holding byte `pos` of the side; None if none does."""
+        row = (
+            AudioPending.objects.filter(session_id=self.session_id, side=side, start__lte=pos)
+            .order_by("-start")
+            .values_list("start", "pcm")
+            .first()
+        )
+        return (row[0], bytes(row[1])) if row is not None and pos < row[0] + len(row[1]) else None
+
     def _piece(self, side: str, pos: int) -> tuple[int, bytes]:
         held = self._held.get(side)
         if held is not None and held[0] <= pos < held[0] + len(held[1]):
             return held
-        starts, chunks = self._chunks(side)
-        i = bisect.bisect_right(starts, pos) - 1
-        if i >= 0 and pos < chunks[i][0] + chunks[i][1]:
-            start, length, name, sha = chunks[i]
-            piece = (start, self._decode(name, sha, length))
-        else:
-            row = (
-                AudioPending.objects.filter(session_id=self.session_id, side=side, start__lte=pos)
-                .order_by("-start")
-                .values_list("start", "pcm")
-                .first()
-            )
-            if row is None or pos >= row[0] + len(row[1]):
-                self._index = None  # sealed meanwhile? look again once
-                starts, chunks = self._chunks(side)
-                i = bisect.bisect_right(starts, pos) - 1
-                if i < 0 or pos >= chunks[i][0] + chunks[i][1]:
-                    raise AudioMissing(f"The recording's {side} audio at byte {pos} is missing.")
-                start, length, name, sha = chunks[i]
-                piece = (start, self._decode(name, sha, length))
-            else:
-                piece = (row[0], bytes(row[1]))
+        piece = self._sealed(side, pos) or self._pending(side, pos)
+        if piece is None:
+            self._index = None  # sealed since the index was read? look once more
+            piece = self._sealed(side, pos)
+        if piece is None:
+            raise AudioMissing(f"The recording's {side} audio at byte {pos} is missing.")
         self._held[side] = piece
         return piece
 
@@ -92,12 +93,4 @@ class AudioSource:
 
     def length(self, side: str) -> int:
         """Bytes of the side's stream recorded so far."""
-        end = AudioChunk.objects.filter(session_id=self.session_id, side=side).aggregate(
-            m=Max(F("start") + F("length"))
-        )["m"]
-        pending = (
-            AudioPending.objects.filter(session_id=self.session_id, side=side)
-            .annotate(n=Length("pcm"))
-            .aggregate(m=Max(F("start") + F("n")))["m"]
-        )
-        return max(end or 0, pending or 0)
+        return streams_load(session_id=self.session_id).offsets.get(side, 0)

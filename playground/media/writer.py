@@ -32,19 +32,19 @@ class Plan:
 
 
 @dataclass(slots=True)
-class _Stream:
-    offsets: dict[str, int]
-    open_bytes: dict[str, int]
+class Streams:
+    offsets: dict[str, int]  # side → its stream's length so far: the next audio's offset
+    open_bytes: dict[str, int]  # side → PCM pending in its open chunk
 
 
 class MediaWriter:
     def __init__(self) -> None:
-        self._streams: dict[str, _Stream] = {}
+        self._streams: dict[str, Streams] = {}
 
-    def _stream(self, session_id: str) -> _Stream:
+    def _stream(self, session_id: str) -> Streams:
         stream = self._streams.get(session_id)
         if stream is None:
-            stream = self._streams[session_id] = _load(session_id)
+            stream = self._streams[session_id] = streams_load(session_id=session_id)
         return stream
 
     def plan(self, frames: list[tuple[str, Any]]) -> Plan:
@@ -85,7 +85,7 @@ class MediaWriter:
         self._streams.pop(session_id, None)
 
 
-def _load(session_id: Any) -> _Stream:
+def streams_load(*, session_id: Any) -> Streams:
     """Where a session's streams stand (a resumed session continues them), from the database."""
     offsets: dict[str, int] = {}
     open_bytes: dict[str, int] = {}
@@ -98,4 +98,4 @@ def _load(session_id: Any) -> _Stream:
     for side, start, n in pending:
         offsets[side] = max(offsets.get(side, 0), start + n)
         open_bytes[side] = open_bytes.get(side, 0) + n
-    return _Stream(offsets=offsets, open_bytes=open_bytes)
+    return Streams(offsets=offsets, open_bytes=open_bytes)
