@@ -18,9 +18,8 @@ import numpy as np
 from playground.db import db
 from playground.errors import PlaygroundError
 from playground.media.source import AudioSource
-from playground.realtime.reading import frames_read
 
-from .selectors import session_rates
+from .selectors import side_rate
 
 HEADER = 44
 PIECE = 1 << 20  # a whole file is sent (and its peaks read) a MiB at a time
@@ -57,10 +56,8 @@ class SideAudio:
 
 
 def side_audio(*, session_id: Any, side: str) -> SideAudio:
-    configs = frames_read(session_id=session_id, audio="ref", types=("session.created", "session.updated"))
-    rates = session_rates(list(configs))
     source = AudioSource(session_id)
-    rate = rates[0] if side == "user" else rates[1]
+    rate = side_rate(session_id=session_id, side=side)
     return SideAudio(session_id=session_id, side=side, rate=rate, length=source.length(side), source=source)
 
 

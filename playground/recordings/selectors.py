@@ -17,6 +17,7 @@ from playground.realtime.reading import Audio, frames_read
 from playground.realtime.runtime.frames import Frame
 
 DEFAULT_RATE = 44100  # Yandex's rate, and the emulator's default
+_SESSION_TYPES = ("session.created", "session.updated")
 
 
 def recording_frames(*, session_id: Any, audio: Audio = "inline") -> Iterator[Frame]:
@@ -31,22 +32,19 @@ def recording_jsonl(*, session_id: Any) -> Iterator[str]:
         yield frame.text + "\n"
 
 
-def session_rates(frames: list[Frame]) -> tuple[int, int]:
-    """(input rate, output rate) from the last session.created/updated: never assume 24 kHz."""
-    rate_in = rate_out = DEFAULT_RATE
-    for frame in frames:
-        if frame.direction == "server" and frame.type in ("session.created", "session.updated"):
-            audio = (json.loads(frame.data).get("session") or {}).get("audio") or {}
-            rate_in = ((audio.get("input") or {}).get("format") or {}).get("rate") or rate_in
-            rate_out = ((audio.get("output") or {}).get("format") or {}).get("rate") or rate_out
-    return int(rate_in), int(rate_out)
+def side_rate(*, session_id: Any, side: str) -> int:
+    """The rate of the user's (input) or the assistant's (output) audio, from the last session.created/updated:
+    never assume 24 kHz."""
+    part = "input" if side == "user" else "output"
+    rate = DEFAULT_RATE
+    for frame in frames_read(session_id=session_id, audio="ref", direction="server", types=_SESSION_TYPES):
+        audio = (json.loads(frame.data).get("session") or {}).get("audio") or {}
+        rate = ((audio.get(part) or {}).get("format") or {}).get("rate") or rate
+    return int(rate)
 
 
 def recording_wav(*, session_id: Any, side: str) -> bytes:
     """The user's side (their input_audio_buffer.append audio) or the assistant's (output audio deltas)."""
-    rate_in, rate_out = session_rates(
-        list(frames_read(session_id=session_id, audio="ref", types=("session.created", "session.updated")))
-    )
     direction, type_, field = ("client", "input_audio_buffer.append", "audio")
     if side != "user":
         direction, type_, field = ("server", "response.output_audio.delta", "delta")
@@ -62,7 +60,7 @@ def recording_wav(*, session_id: Any, side: str) -> bytes:
     with wave.open(out, "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
-        wav.setframerate(rate_in if side == "user" else rate_out)
+        wav.setframerate(side_rate(session_id=session_id, side=side))
         wav.writeframes(bytes(pcm))
     return out.getvalue()
 
