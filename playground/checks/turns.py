@@ -15,25 +15,19 @@ An audio turn, by the session's own turn detection (as the upstream reported it 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from playground.db import db
-from playground.realtime import selectors as realtime_selectors
 from playground.realtime import services as realtime_services
 from playground.realtime.events import parse_client_event
 from playground.realtime.models import RealtimeSession
 from playground.realtime.runtime.frames import Frame
+from playground.realtime.tail import RecordingTail
 
 from .audio import silence_pcm16
 
-POLL_S = 0.05
-PAGE = 1000
 # One turn's answer (with any canned tool round trips): past this the turn is given up, in words.
 TURN_TIMEOUT_S = 90.0
 # After the last audio: how long the server VAD has to end the turn before the playground commits it.
@@ -106,11 +100,9 @@ class TurnSpan:
 
 
 @dataclass
-class Cursor:
+class Cursor(RecordingTail):
     """What a session's recording shows so far, read in seq order."""
 
-    session_id: Any
-    last: int = 0
     facts: SessionFacts = field(default_factory=SessionFacts)
     session_seen: bool = False  # the upstream's session.created was seen
     # session.update events sent (their event ids), and the upstream's answers (session.updated, or an error)
@@ -126,17 +118,6 @@ class Cursor:
     speaking: bool = False
     ended: str | None = None
     ended_seq: int | None = None
-
-    async def pull(self) -> None:
-        while True:
-            frames = await db(realtime_selectors.event_frames, session_id=self.session_id, after=self.last, limit=PAGE)
-            for frame in frames:
-                if frame.seq != self.last + 1:
-                    return  # a hole: the recorder is still writing; the rest comes next time
-                self.last = frame.seq
-                self._see(frame)
-            if len(frames) < PAGE:
-                return
 
     def _see(self, frame: Frame) -> None:
         if frame.direction == "client":
@@ -179,17 +160,6 @@ class Cursor:
             self.speech_stopped.append(frame.seq)
         elif kind == "input_audio_buffer.committed":
             self.committed.append(frame.seq)
-
-    async def wait(self, done: Callable[[], bool], *, within: float) -> bool:
-        """Pull until `done()` or the session ends; False when `within` seconds pass first."""
-        deadline = time.monotonic() + within
-        while True:
-            await self.pull()
-            if done() or self.ended:
-                return True
-            if time.monotonic() > deadline:
-                return False
-            await asyncio.sleep(POLL_S)
 
 
 async def session_ready(*, cursor: Cursor) -> None:

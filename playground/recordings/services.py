@@ -36,15 +36,14 @@ from playground.realtime import services as realtime_services
 from playground.realtime.events import ClientEventError, SessionConfig, parse_client_event
 from playground.realtime.models import RealtimeSession, SessionEvent, SessionState
 from playground.realtime.runtime.frames import Frame
+from playground.realtime.tail import POLL_S, RecordingTail
 
 from . import selectors
 
 log = logging.getLogger(__name__)
 
 RESPONSE_TIMEOUT_S = 120.0
-POLL_S = 0.05
 CATCH_UP_S = 5.0
-PAGE = 1000
 
 # Client events a re-run leaves out, and why:
 # - response.cancel: the re-run waits for every response to finish before sending on, so there is never a
@@ -87,27 +86,14 @@ class _Ids:
 
 
 @dataclass
-class _Progress:
+class _Progress(RecordingTail):
     """What the re-run's recording shows so far, read in contiguous seq order."""
 
-    session_id: Any
-    last: int = 0
     open_responses: set[str] = field(default_factory=set)
     done_seqs: list[int] = field(default_factory=list)
     error_seqs: list[int] = field(default_factory=list)
     ids: _Ids = field(default_factory=_Ids)
     ended: bool = False
-
-    async def pull(self) -> None:
-        while True:
-            frames = await db(realtime_selectors.event_frames, session_id=self.session_id, after=self.last, limit=PAGE)
-            for frame in frames:
-                if frame.seq != self.last + 1:
-                    return  # a hole: the recorder is still writing; the rest comes on the next pull
-                self.last = frame.seq
-                self._see(frame)
-            if len(frames) < PAGE:
-                return
 
     def _see(self, frame: Frame) -> None:
         if frame.direction == "playground":
@@ -124,17 +110,6 @@ class _Progress:
             self.error_seqs.append(frame.seq)
         else:
             self.ids.see(frame)
-
-    async def wait(self, done: Any, *, within: float = RESPONSE_TIMEOUT_S) -> bool:
-        """Pull until `done()` or the session ends; False when `within` seconds pass first."""
-        deadline = time.monotonic() + within
-        while True:
-            await self.pull()
-            if done() or self.ended:
-                return True
-            if time.monotonic() > deadline:
-                return False
-            await asyncio.sleep(POLL_S)
 
 
 def _response_id(frame: Frame) -> str:
@@ -240,7 +215,8 @@ async def _replay(*, session: RealtimeSession, events: list[dict[str, Any]], ori
     try:
         for event in events:
             # A response the upstream started by itself (server VAD) finishes before the next event goes.
-            if not await progress.wait(lambda: not progress.open_responses) or progress.ended:
+            idle = await progress.wait(lambda: not progress.open_responses, within=RESPONSE_TIMEOUT_S)
+            if not idle or progress.ended:
                 break
             translate_ids(event, original_ids, progress.ids)
             try:
@@ -253,10 +229,11 @@ async def _replay(*, session: RealtimeSession, events: list[dict[str, Any]], ori
                 break
             _, seq = await realtime_services.client_event_send(session=session, event=parsed)
             if event["type"] == "response.create":
-                answered = await progress.wait(
-                    lambda seq=seq: any(s > seq for s in progress.done_seqs + progress.error_seqs)
-                )
-                if not answered:
+
+                def answered(sent: int = seq) -> bool:
+                    return any(s > sent for s in progress.done_seqs + progress.error_seqs)
+
+                if not await progress.wait(answered, within=RESPONSE_TIMEOUT_S):
                     log.warning("re-run %s: no response.done within %.0f s", session.id, RESPONSE_TIMEOUT_S)
                     break
     except PlaygroundError as exc:
