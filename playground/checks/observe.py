@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from playground.realtime.runtime.frames import Frame
+from playground.usage.audio import audio_bytes
 
 from .turns import SessionFacts, TurnSpan
 
@@ -65,12 +66,6 @@ class TurnObservation:
     @property
     def audio_in_seconds(self) -> float:
         return self.audio_in_bytes / 2 / self.facts.input_rate
-
-
-def _b64_len(value: Any) -> int:
-    if not isinstance(value, str) or not value:
-        return 0
-    return len(value) * 3 // 4 - value[-2:].count("=")
 
 
 def _add_usage(total: dict[str, int], usage: dict[str, Any]) -> None:
@@ -136,7 +131,7 @@ def _see(turn: TurnObservation, frame: Frame, deltas: dict[str, list[str]]) -> N
         turn.trigger_ts = frame.ts
     if frame.direction == "client":
         if kind == "input_audio_buffer.append":
-            turn.audio_in_bytes += _b64_len(json.loads(frame.data).get("audio"))
+            turn.audio_in_bytes += audio_bytes(json.loads(frame.data).get("audio"))
         return
     if frame.direction == "playground":
         notice = json.loads(frame.data)
@@ -144,7 +139,7 @@ def _see(turn: TurnObservation, frame: Frame, deltas: dict[str, list[str]]) -> N
         return
     if kind in AUDIO_DELTAS:
         # Only its length matters: the base64 is not decoded (a long answer is megabytes).
-        turn.audio_out_bytes += _b64_len(json.loads(frame.data).get("delta"))
+        turn.audio_out_bytes += audio_bytes(json.loads(frame.data).get("delta"))
         if turn.first_audio is None:
             turn.first_audio = (frame.ts, frame.seq)
         return

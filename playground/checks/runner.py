@@ -264,7 +264,8 @@ async def attempt_run(ctx: RunContext, result: CheckResult) -> None:
     if not spans:
         await _error(result, reason)
         return
-    frames = await db(lambda: list(recording_frames(session_id=session.id)))
+    # Audio as references: a turn's audio is counted (usage.audio.audio_bytes reads both forms), never decoded.
+    frames = await db(lambda: list(recording_frames(session_id=session.id, audio="ref")))
     observations = turns_observe(frames=frames, spans=spans)
     verdicts = await _judge_all(check, observations)
     await db(_store, result, verdicts, observations)
