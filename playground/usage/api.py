@@ -28,22 +28,8 @@ from .schemas import BudgetChangeIn, BudgetIn, BudgetOut, SessionUsageOut, Usage
 
 router = Router(auth=api_auth, tags=["usage"])
 
-CSV_COLUMNS = (
-    "key",
-    "label",
-    "sessions",
-    "responses",
-    "audio_in_seconds",
-    "audio_out_seconds",
-    "input_tokens",
-    "output_tokens",
-    "cached_tokens",
-    "input_text_tokens",
-    "input_audio_tokens",
-    "output_text_tokens",
-    "output_audio_tokens",
-    "cost",
-)
+_FIGURES = ("sessions", "responses", "audio_in_seconds", "audio_out_seconds")
+CSV_COLUMNS = ("key", "label", *_FIGURES, *selectors.TOKEN_SUMS, "cost")
 # A spreadsheet runs a cell that starts with one of these as a formula: such a label is quoted with '.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
