@@ -5,10 +5,13 @@
 //
 // createRunLoader(track, audioUrls, onLoaded) fetches runs (replay-audio.js) on demand: a run of
 // references, together with the runs after it that continue its stream, is one Range request;
-// each run gets its samples as `run.data` (Float32Array), or `run.failed`.
+// each run gets its samples as `run.data` (Float32Array), or `run.failed` once RETRIES more requests
+// for it failed too (a dropped connection or a restarting server should not silence a whole stretch).
 
 const WAV_HEADER = 44;
 const MAX_FETCH_BYTES = 768 * 1024; // one request at most (~9 s of 44.1 kHz PCM16)
+const RETRIES = 2;
+const RETRY_MS = 500; // before the first retry; doubled for the next
 
 export function isAudioRef(value) {
   return (
@@ -61,6 +64,7 @@ export function createRunLoader(track, audioUrls, onLoaded) {
     const list = track.runs[side];
     const first = list[i];
     if (!first || !first.stream || first.data || first.loading || first.failed) return;
+    if (first.retryAt && performance.now() < first.retryAt) return;
     const url = audioUrls && audioUrls[first.stream];
     if (!url) {
       first.failed = true;
@@ -100,11 +104,16 @@ export function createRunLoader(track, audioUrls, onLoaded) {
       })
       .catch((err) => {
         loader.failures += 1;
+        const attempts = (first.attempts || 0) + 1;
+        const giveUp = attempts > RETRIES;
         for (const run of group) {
           run.loading = false;
-          run.failed = true; // played as silence; said once in the console
+          run.attempts = attempts;
+          if (giveUp) run.failed = true; // played as silence
+          else run.retryAt = performance.now() + RETRY_MS * 2 ** (attempts - 1);
         }
-        console.warn(`replay: audio ${range} of ${url} could not be fetched: ${err.message}`);
+        const next = giveUp ? "played as silence" : `retrying in ${RETRY_MS * 2 ** (attempts - 1)} ms`;
+        console.warn(`replay: audio ${range} of ${url} could not be fetched (${err.message}): ${next}`);
       });
   }
 

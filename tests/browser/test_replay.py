@@ -501,3 +501,56 @@ def test_a_ten_minute_recording_plays_at_once_and_seeks_by_range(
     page.evaluate("() => window.__replay.pause()")
     assert replay(page, "audioRequests")["failures"] == 0
     assert page_errors == []
+
+
+def test_a_failed_range_request_is_tried_again_and_the_audio_plays(
+    page: Any, live_url: str, recording: dict[str, str], page_errors: list[str]
+) -> None:
+    """A Range request that fails (a dropped connection, a restarting server) is made again after a
+    pause; the audio then plays instead of that stretch staying silent. A run that keeps failing is
+    given up after two retries, and the console says which."""
+    t0, per_append, count = 1_700_000_000.0, RATE * APPEND_MS // 1000 * 2, 50
+    session = {"audio": {"input": {"format": {"type": "audio/pcm", "rate": RATE}}}}
+    frames: list[dict[str, Any]] = [
+        {"seq": 1, "direction": "server", "ts": t0, "event": {"type": "session.created", "session": session}}
+    ]
+    for i in range(count):
+        ref = {"$audio": "user", "offset": i * per_append, "length": per_append}
+        event = {"type": "input_audio_buffer.append", "audio": ref}
+        frames.append({"seq": i + 2, "direction": "client", "ts": t0 + i * APPEND_MS / 1000, "event": event})
+    total = count * per_append
+    asked: list[tuple[int, int, int]] = []  # (first, last, status)
+    piece = _tone(RATE // 10, 0)
+
+    def events(route: Any) -> None:
+        after = int(parse_qs(urlparse(route.request.url).query).get("after", ["0"])[0])
+        route.fulfill(content_type="application/json", body=json.dumps(frames[after:]))
+
+    def audio(route: Any) -> None:
+        first, last = (int(n) for n in route.request.headers["range"].removeprefix("bytes=").split("-"))
+        if not asked:  # the first request fails
+            asked.append((first, last, 503))
+            route.fulfill(status=503, content_type="application/json", body='{"detail": "restarting"}')
+            return
+        asked.append((first, last, 206))
+        n = last - first + 1
+        body = (piece * (n // len(piece) + 1))[:n]
+        headers = {"Content-Range": f"bytes {first}-{last}/{44 + total}", "Accept-Ranges": "bytes"}
+        route.fulfill(status=206, content_type="audio/wav", body=body, headers=headers)
+
+    warnings: list[str] = []
+    page.on("console", lambda msg: warnings.append(msg.text) if msg.type == "warning" else None)
+    page.route("**/api/sessions/*/events*", events)
+    page.route(re.compile(r".*/api/sessions/[^/]+/audio/(user|assistant)$"), audio)
+    open_replay(page, live_url, recording)
+    page.click("#replay-play")
+    page.wait_for_function("() => window.__replay.audioScheduledMs.user > 0", timeout=5000, polling=50)
+    page.evaluate("() => window.__replay.pause()")
+
+    # The same bytes asked twice: once failed, once served; and the audio played from the start.
+    assert asked[0][2] == 503 and asked[1][2] == 206, asked
+    assert asked[1][0] == asked[0][0] == 44, asked
+    assert replay(page, "audioRequests")["failures"] == 1
+    assert any("could not be fetched (HTTP 503): retrying in 500 ms" in w for w in warnings), warnings
+    # The browser itself logs the failed request; nothing else went wrong.
+    assert [e for e in page_errors if "status of 503" not in e] == []

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from playground.usage.audio import audio_bytes
+
 # Fields that hold base64 audio, by event type.
 _AUDIO_FIELDS = {
     "input_audio_buffer.append": "audio",
@@ -63,13 +65,9 @@ def trimmed_frame_text(frame: Frame, *, trim_to: int) -> str:
         "ts": round(frame.ts, 6),
         "event": event,
         # The playground's own field: how long the value really is, in base64 characters and bytes.
-        "trimmed": {f"event.{field}": {"chars": len(value), "bytes": _b64_bytes(value)}},
+        "trimmed": {f"event.{field}": {"chars": len(value), "bytes": audio_bytes(value)}},
     }
     return json.dumps(body, separators=(",", ":"))
-
-
-def _b64_bytes(value: str) -> int:
-    return len(value) * 3 // 4 - value[-2:].count("=")
 
 
 def notice_data(*, kind: str, message: str, **extra: Any) -> str:
