@@ -55,7 +55,7 @@ bench: $(STAMP) ## measure the relay against a bare forwarder, one worker and tw
 lint: $(STAMP) ## ruff lint and format check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy playground emulator
+	$(BIN)/mypy playground emulator bench
 
 format: $(STAMP) ## format the code with ruff
 	$(BIN)/ruff check --fix .

@@ -56,12 +56,12 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"{proc.args!r} exited:\n{log.read_text()[-3000:]}")
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.05)
-    raise RuntimeError(f"{proc.args} did not listen on {port}:\n{log.read_text()[-3000:]}")
+    raise RuntimeError(f"{proc.args!r} did not listen on {port}:\n{log.read_text()[-3000:]}")
 
 
 @contextmanager
