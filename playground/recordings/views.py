@@ -20,7 +20,7 @@ def replay_page_data(
     """What replay.js reads (json_script `page_data`). The script uses only these URLs, so the same
     template serves any view of a recording (a shared link passes its own API URLs): events are read
     with `audio=ref`, their audio by byte range from `audioUrls`, the waveform from `peaksUrls`."""
-    sides = ("user", "assistant")
+    sides = ("user", "assistant", "items")  # media streams: "items" holds the audio of created items
     return {
         "id": str(session.id),
         "state": session.state,

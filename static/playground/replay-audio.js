@@ -2,7 +2,8 @@
 // through Web Audio at the original timing and the chosen speed.
 //
 // replayAudioTrack(frames, relMs, config) reads the frames once: the user's side is the audio of
-// client `input_audio_buffer.append` events at the session's input rate, the assistant's is
+// client `input_audio_buffer.append` events and of the audio parts of the items a client creates
+// (`conversation.item.create`) at the session's input rate, the assistant's is
 // `response.output_audio.delta` at its output rate (rates and formats follow session.created /
 // session.updated; before the first of them the page's config; 44100 Hz when nothing says). An
 // event's audio is inline base64 (recordings from before media) or a reference into the side's
@@ -39,6 +40,21 @@ function decodeRun(run) {
   return out;
 }
 
+// [side, value] of each audio a frame carries: the microphone's appends and the audio parts of the items
+// a client creates (`input_audio`, the "items" media stream) are the user's side; output audio deltas
+// the assistant's. The server's echoes of items are not played again.
+function audioOf(f) {
+  const e = f.event;
+  if (f.direction === "client" && e.type === "input_audio_buffer.append") return [["user", e.audio]];
+  if (f.direction === "client" && e.type === "conversation.item.create") {
+    const content = e.item && Array.isArray(e.item.content) ? e.item.content : [];
+    return content.filter((part) => part && part.audio).map((part) => ["user", part.audio]);
+  }
+  if (f.direction === "server" && (e.type === "response.output_audio.delta" || e.type === "response.audio.delta"))
+    return [["assistant", e.delta]];
+  return [];
+}
+
 export function replayAudioTrack(frames, relMs, config) {
   // The session as the server described it, frame by frame; before that, the page's config.
   let session = config || null;
@@ -59,21 +75,19 @@ export function replayAudioTrack(frames, relMs, config) {
       session = e.session;
       continue;
     }
-    let side = null;
-    let value = null;
-    if (f.direction === "client" && e.type === "input_audio_buffer.append") [side, value] = ["user", e.audio];
-    else if (f.direction === "server" && (e.type === "response.output_audio.delta" || e.type === "response.audio.delta"))
-      [side, value] = ["assistant", e.delta];
-    if (!side) continue;
-    const ref = isAudioRef(value) ? value : null;
-    if (!ref && (typeof value !== "string" || !value)) continue;
     if (f.trimmed) continue; // shortened by the API: not playable
+    for (const [side, value] of audioOf(f)) addAudio(i, e, side, value);
+  }
+
+  function addAudio(i, e, side, value) {
+    const ref = isAudioRef(value) ? value : null;
+    if (!ref && (typeof value !== "string" || !value)) return;
     const fmt = formatOf(session, side === "user" ? "input" : "output") || {};
     const type = fmt.type || "audio/pcm";
     const rate = isG711(type) ? fmt.rate || 8000 : fmt.rate || DEFAULT_RATE;
     const bytes = ref ? ref.length : b64Bytes(value);
     const samples = isG711(type) ? bytes : Math.floor(bytes / 2);
-    if (!samples) continue;
+    if (!samples) return;
     const dur = (samples * 1000) / rate;
     const start = Math.max(relMs[i], ends[side]);
     const list = runs[side];

@@ -9,6 +9,7 @@ timeline's peaks came from), `seek(ms)`, `play()`, `pause()`.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -554,3 +555,60 @@ def test_a_failed_range_request_is_tried_again_and_the_audio_plays(
     assert any("could not be fetched (HTTP 503): retrying in 500 ms" in w for w in warnings), warnings
     # The browser itself logs the failed request; nothing else went wrong.
     assert [e for e in page_errors if "status of 503" not in e] == []
+
+
+def test_audio_of_created_items_plays_on_the_users_side(
+    page: Any, live_url: str, recording: dict[str, str], page_errors: list[str]
+) -> None:
+    """Audio a client sent as an item (`conversation.item.create` with an `input_audio` part, as OpenAI
+    clients send a recorded question) is the user's too: inline base64 or a reference into the session's
+    "items" stream, fetched by range from that stream's URL and drawn from its peaks."""
+    t0, second = 1_700_000_000.0, RATE * 2
+    session = {"audio": {"input": {"format": {"type": "audio/pcm", "rate": RATE}}}}
+    inline = base64.b64encode(_tone(RATE, 0)).decode()
+    ref = {"$audio": "items", "offset": 0, "length": second}
+
+    def item(audio: Any) -> dict[str, Any]:
+        return {"type": "conversation.item.create", "item": {"type": "message", "role": "user",
+                "content": [{"type": "input_audio", "audio": audio}]}}  # fmt: skip
+
+    frames: list[dict[str, Any]] = [
+        {"seq": 1, "direction": "server", "ts": t0, "event": {"type": "session.created", "session": session}},
+        {"seq": 2, "direction": "client", "ts": t0 + 0.1, "event": item(inline)},
+        # The server's echo of an item is not played again.
+        {"seq": 3, "direction": "server", "ts": t0 + 0.2, "event": {**item(inline), "type": "conversation.item.added"}},
+        {"seq": 4, "direction": "client", "ts": t0 + 3, "event": item(ref)},
+    ]
+    asked: list[str] = []
+
+    def events(route: Any) -> None:
+        after = int(parse_qs(urlparse(route.request.url).query).get("after", ["0"])[0])
+        route.fulfill(content_type="application/json", body=json.dumps(frames[after:]))
+
+    def audio(route: Any) -> None:
+        asked.append(urlparse(route.request.url).path.split("/")[-1])
+        first, last = (int(n) for n in route.request.headers["range"].removeprefix("bytes=").split("-"))
+        body = _tone(RATE, 0)[first - 44 : last - 44 + 1]
+        headers = {"Content-Range": f"bytes {first}-{last}/{44 + second}", "Accept-Ranges": "bytes"}
+        route.fulfill(status=206, content_type="audio/wav", body=body, headers=headers)
+
+    def peaks(route: Any) -> None:
+        asked.append("peaks " + urlparse(route.request.url).path.split("/")[-2])
+        every = int(parse_qs(urlparse(route.request.url).query)["every"][0])
+        route.fulfill(content_type="application/json", body=json.dumps({"every": every, "peaks": [8000] * 100}))
+
+    page.route("**/api/sessions/*/events*", events)
+    page.route(re.compile(r".*/api/sessions/[^/]+/audio/(user|assistant|items)$"), audio)
+    page.route(re.compile(r".*/api/sessions/[^/]+/audio/(user|assistant|items)/peaks\?.*"), peaks)
+    open_replay(page, live_url, recording)
+    # Two seconds of the user's: one inline, one by reference; the echo is not counted.
+    assert replay(page, "audioMs")["user"] == pytest.approx(2000, abs=1)
+    page.wait_for_function("() => window.__replay.waveform === 'server'")
+    assert lane_pixels(page)["user"] > 0
+    page.click("#replay-play")
+    page.evaluate("() => window.__replay.seek(2900)")
+    page.wait_for_function("() => window.__replay.audioScheduledMs.user > 0", timeout=5000, polling=50)
+    page.evaluate("() => window.__replay.pause()")
+    assert "items" in asked and "peaks items" in asked, asked
+    assert replay(page, "audioRequests")["failures"] == 0
+    assert page_errors == []
