@@ -58,6 +58,62 @@ async def test_watcher_fills_dropped_batches_from_the_recording(
     assert [f["seq"] for f in frames] == list(range(1, len(frames) + 1))
 
 
+def drop_batches_with(monkeypatch: pytest.MonkeyPatch, text: str) -> dict[str, int]:
+    """The channel layer loses every batch of frames whose text holds `text` (as a failed publish to Redis
+    would): a lost *last* batch has no next batch whose seq would show the gap."""
+    layer = get_channel_layer()
+    dropped = {"n": 0}
+    real_group_send, real_nowait = layer.group_send, getattr(layer, "group_send_nowait", None)
+
+    def lost(message: dict[str, Any]) -> bool:
+        if message["type"] == messages.FRAMES and text in message["text"]:
+            dropped["n"] += 1
+            return True
+        return False
+
+    async def lossy_group_send(group: str, message: dict[str, Any]) -> None:
+        if not lost(message):
+            await real_group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", lossy_group_send)
+    if real_nowait is not None:
+        monkeypatch.setattr(
+            layer, "group_send_nowait", lambda group, message: lost(message) or real_nowait(group, message)
+        )
+    return dropped
+
+
+async def test_a_lost_last_batch_reaches_the_watcher_from_the_recording(
+    api: httpx.AsyncClient, watch: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The relay, quiet with everything recorded, tells its watchers its seq; they fill the rest."""
+    dropped = drop_batches_with(monkeypatch, '"type":"response.done"')
+    session = await create_session(api)
+    watcher = await watch(session["id"])
+    await api.post(f"/api/sessions/{session['id']}/client-events/conversation.item.create", json=USER_SAYS)
+    await api.post(f"/api/sessions/{session['id']}/client-events/response.create", json={})
+    frames = await watcher.receive_until(is_type("response.done"), within=5)
+    assert dropped["n"] == 1
+    assert [f["seq"] for f in frames] == list(range(1, len(frames) + 1))
+
+
+async def test_a_lost_last_batch_reaches_the_sse_stream_from_the_recording(
+    api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dropped = drop_batches_with(monkeypatch, '"type":"response.done"')
+    session = await create_session(api)
+    await api.post(f"/api/sessions/{session['id']}/client-events/conversation.item.create", json=USER_SAYS)
+    res = await api.post(
+        f"/api/sessions/{session['id']}/client-events/response.create",
+        json={},
+        headers={"Accept": "text/event-stream"},
+        timeout=10,
+    )
+    names = [line.removeprefix("event: ") for line in res.text.splitlines() if line.startswith("event: ")]
+    assert dropped["n"] == 1
+    assert names[0] == "response.create" and names[-1] == "response.done", names
+
+
 async def test_stale_live_session_is_shown_interrupted(api: httpx.AsyncClient) -> None:
     session = await create_session(api)
     # As if the worker holding the relay had died a minute ago.

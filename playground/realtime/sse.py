@@ -84,11 +84,15 @@ async def _sse_stream(
             except TimeoutError:
                 yield f": no event for {SSE_IDLE_S:.0f} s; stream closed\n\n"
                 return
-            if message.get("type") != messages.FRAMES:
+            kind = message.get("type")
+            if kind not in (messages.FRAMES, messages.SYNCED):
                 continue
             deadline = time.monotonic() + SSE_IDLE_S
             try:
-                texts = await follower.live(message)
+                if kind == messages.SYNCED:  # the relay's seq once quiet: whatever the layer dropped, filled
+                    texts = await follower.recorded(upto=int(message["seq"]), wait=True)
+                else:
+                    texts = await follower.live(message)
             except GapNotRecorded as exc:
                 yield f"event: playground.gap\ndata: {json.dumps({'message': str(exc)})}\n\n"
                 return

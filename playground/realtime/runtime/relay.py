@@ -40,6 +40,8 @@ from .recorder import recorder_for_loop, run_on_recorder_thread
 log = logging.getLogger(__name__)
 
 FIRST_EVENT_TIMEOUT_S = 10.0
+# Quiet this long after its last frame was recorded, a relay tells its watchers its seq (Relay._tail).
+TAIL_S = 0.5
 # How much of a malformed frame its notice keeps (the recording says how long it was).
 MALFORMED_KEEP_CHARS = 10_000
 # Server events that open or close a response: the stall watch (_watch_stall) follows them.
@@ -79,6 +81,10 @@ class Relay:
         self._progress = asyncio.Event()
         self._published_seq = 0
         self._recorded_seq = 0
+        # The tail: once the relay is quiet and everything is recorded, its seq to every watcher (_tail).
+        self._tail_timer: asyncio.TimerHandle | None = None
+        self._tailed_seq = 0
+        self._tail_sends: set[asyncio.Future[Any]] = set()
         self._close_request: messages.CloseMessage | None = None
         self._lease_lost = False
         self._end: tuple[str, str, str] | None = None
@@ -258,6 +264,33 @@ class Relay:
     def _on_recorded(self, seq: int) -> None:
         self._recorded_seq = max(self._recorded_seq, seq)
         self._progress.set()
+        if self._recorded_seq >= self.seq > self._tailed_seq and self._tail_timer is None:
+            self._tail_timer = asyncio.get_running_loop().call_later(TAIL_S, self._tail)
+
+    def _tail(self) -> None:
+        """Quiet for TAIL_S with everything recorded: the relay's seq to the group, as a `synced`.
+
+        A watcher learns of frames a channel layer dropped from the seq of the next batch, but a dropped
+        *last* batch (a failed publish to Redis, a lossy layer) has no next one: the watcher would wait
+        for a response.done it never gets. With this it fills the rest from the recording (a watcher that
+        has everything does nothing). In a steady stream the timer finds newer frames and sends nothing."""
+        self._tail_timer = None
+        seq = self.seq
+        if self._ended.is_set() or seq > self._recorded_seq or seq <= self._tailed_seq:
+            return  # ending, or more came meanwhile: their recording sets the next timer
+        self._tailed_seq = seq
+        if self._send_nowait is not None:
+            self._send_nowait(self.group, messages.synced(seq=seq))
+            return
+        send = asyncio.ensure_future(self._tail_send(seq))
+        self._tail_sends.add(send)
+        send.add_done_callback(self._tail_sends.discard)
+
+    async def _tail_send(self, seq: int) -> None:
+        try:
+            await self.layer.group_send(self.group, messages.synced(seq=seq))
+        except Exception:  # the layer is down: watchers learn the seq from the next frames, as before
+            log.warning("relay %s: could not tell watchers its seq %d", self.session_id, seq, exc_info=True)
 
     def _emit_server(self, text: str | bytes) -> None:
         self._heard_at = time.monotonic()
