@@ -45,9 +45,11 @@ log = logging.getLogger(__name__)
 # a client that takes nothing for CATCH_UP_STALL_S fell behind all the same.
 CATCH_UP_STALL_S = 30.0
 
-# Handlers on the hot path that touch no database: Channels would otherwise hop to
-# the shared sync thread (aclose_old_connections) before every single batch.
-_NO_DB_HANDLERS = frozenset({messages.FRAMES, messages.ACK})
+# Handlers on the hot path that touch no database on this thread (a gap fill reads it through
+# playground.db's threads): Channels would otherwise hop to the shared sync thread
+# (aclose_old_connections) before every single batch, and before the relay's tail (`synced`) reaches
+# every watcher of a quiet session.
+_NO_DB_HANDLERS = frozenset({messages.FRAMES, messages.ACK, messages.SYNCED})
 
 
 def client_error_code(exc: ClientEventError) -> str:
