@@ -215,3 +215,18 @@ def test_a_turn_never_played_leaves_the_turn_before_it_whole() -> None:
     first, second = turns_observe(frames=recording(), spans=[played, never])
     assert first.text == "Good morning, Anna" and first.done == (T0 + 1.8, 12)
     assert second.problem == "not played" and second.text == "" and second.done is None
+
+
+def test_a_turns_trailing_silence_relayed_after_its_answer_still_counts_as_its_audio() -> None:
+    """The server's VAD may end a turn, and its answer be done, before the last chunks of the silence the
+    playground appended were relayed: they were sent as the turn's audio and count as its, not the rest
+    of what follows the answer."""
+    late = [
+        frame(13, "client", 1810, {"type": "input_audio_buffer.append", "audio": audio(100)}),
+        frame(14, "client", 1820, {"type": "input_audio_buffer.append", "audio": audio(100)}),
+        frame(15, "client", 2500, {"type": "input_audio_buffer.append", "audio": audio(500)}),  # not the turn's
+    ]
+    span = TurnSpan(number=1, said="Good morning", start_seq=4, trigger_seq=6, end_seq=12, appended_to=14)
+    (turn,) = turns_observe(frames=recording() + late, spans=[span])
+    assert turn.audio_in_seconds == pytest.approx(2.2)
+    assert turn.done == (T0 + 1.8, 12)  # the answer is still the one before them

@@ -119,10 +119,20 @@ def turns_observe(*, frames: list[Frame], spans: list[TurnSpan]) -> list[TurnObs
         if current is None or frame.seq < current.span.start_seq:
             continue
         end = current.span.end_seq
-        if end is not None and frame.seq > end:
+        if end is not None and frame.seq > end and not _sent_in(current.span, frame):
             continue
         _see(current, frame, deltas)
     return observations
+
+
+def _sent_in(span: TurnSpan, frame: Frame) -> bool:
+    """One of the turn's own appends, relayed after the answer it brought was already done."""
+    return (
+        span.appended_to is not None
+        and frame.seq <= span.appended_to
+        and frame.direction == "client"
+        and frame.type == "input_audio_buffer.append"
+    )
 
 
 def _see(turn: TurnObservation, frame: Frame, deltas: dict[str, list[str]]) -> None:

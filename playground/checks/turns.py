@@ -95,6 +95,9 @@ class TurnSpan:
     start_seq: int = 0  # the turn's first client event
     trigger_seq: int | None = None  # what latencies run from
     end_seq: int | None = None  # the event that ended the turn
+    # The turn's last append: audio sent as one turn is the turn's, even when the server's VAD ended the
+    # turn and its answer was done before the last chunks of trailing silence were relayed.
+    appended_to: int | None = None
     problem: str | None = None  # why the turn did not finish, in words
     note: str = ""  # how it was handed over, when that is worth saying
 
@@ -220,7 +223,7 @@ async def audio_turn_send(
         audio = base64.b64encode(pcm[offset : offset + chunk]).decode("ascii")
         seqs.append((await _send(session, {"type": "input_audio_buffer.append", "audio": audio}))[1])
     span.start_seq = seqs[0]
-    last = seqs[-1]
+    last = span.appended_to = seqs[-1]
     if facts.vad:
         heard = await cursor.wait(
             lambda: any(s > span.start_seq for s in cursor.committed) and not cursor.speaking, within=VAD_WAIT_S
