@@ -432,13 +432,10 @@ def _tone(n: int, start: int) -> bytes:
     return b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 300 * (start + i) / RATE))) for i in range(n))
 
 
-def test_a_ten_minute_recording_plays_at_once_and_seeks_by_range(
-    page: Any, live_url: str, recording: dict[str, str], page_errors: list[str]
-) -> None:
-    """Ten minutes of microphone audio as 6,000 references: Play schedules audio within a second,
-    having fetched only the first seconds; a seek to the middle fetches the middle."""
+def _referenced_appends(count: int) -> tuple[list[dict[str, Any]], int, int]:
+    """A recording of `count` 100 ms microphone appends whose audio is references into the user's stream,
+    as `GET …/events?audio=ref` gives them: (frames, bytes of one append, bytes of the stream)."""
     t0, per_append = 1_700_000_000.0, RATE * APPEND_MS // 1000 * 2
-    count = LONG_MINUTES * 60 * 1000 // APPEND_MS
     session = {"audio": {"input": {"format": {"type": "audio/pcm", "rate": RATE}}}}
     frames: list[dict[str, Any]] = [
         {"seq": 1, "direction": "server", "ts": t0, "event": {"type": "session.created", "session": session}}
@@ -447,7 +444,15 @@ def test_a_ten_minute_recording_plays_at_once_and_seeks_by_range(
         ref = {"$audio": "user", "offset": i * per_append, "length": per_append}
         event = {"type": "input_audio_buffer.append", "audio": ref}
         frames.append({"seq": i + 2, "direction": "client", "ts": t0 + i * APPEND_MS / 1000, "event": event})
-    total = count * per_append
+    return frames, per_append, count * per_append
+
+
+def test_a_ten_minute_recording_plays_at_once_and_seeks_by_range(
+    page: Any, live_url: str, recording: dict[str, str], page_errors: list[str]
+) -> None:
+    """Ten minutes of microphone audio as 6,000 references: Play schedules audio within a second,
+    having fetched only the first seconds; a seek to the middle fetches the middle."""
+    frames, per_append, total = _referenced_appends(LONG_MINUTES * 60 * 1000 // APPEND_MS)
     asked: list[tuple[int, int]] = []
     piece = _tone(RATE // 10, 0)  # served again and again: 100 ms
 
@@ -510,16 +515,7 @@ def test_a_failed_range_request_is_tried_again_and_the_audio_plays(
     """A Range request that fails (a dropped connection, a restarting server) is made again after a
     pause; the audio then plays instead of that stretch staying silent. A run that keeps failing is
     given up after two retries, and the console says which."""
-    t0, per_append, count = 1_700_000_000.0, RATE * APPEND_MS // 1000 * 2, 50
-    session = {"audio": {"input": {"format": {"type": "audio/pcm", "rate": RATE}}}}
-    frames: list[dict[str, Any]] = [
-        {"seq": 1, "direction": "server", "ts": t0, "event": {"type": "session.created", "session": session}}
-    ]
-    for i in range(count):
-        ref = {"$audio": "user", "offset": i * per_append, "length": per_append}
-        event = {"type": "input_audio_buffer.append", "audio": ref}
-        frames.append({"seq": i + 2, "direction": "client", "ts": t0 + i * APPEND_MS / 1000, "event": event})
-    total = count * per_append
+    frames, _, total = _referenced_appends(50)
     asked: list[tuple[int, int, int]] = []  # (first, last, status)
     piece = _tone(RATE // 10, 0)
 
